@@ -163,6 +163,11 @@ _C.NAS.PATH_SEED = 0
 # "uniform" (each block's choice uniform) or "flops_uniform" (uniform over FLOPs bins).
 _C.NAS.SAMPLING = "uniform"
 _C.NAS.FLOPS_BINS = 10
+# Evaluating one path of a supernet: BN statistics are recomputed on a fixed, seeded subset of
+# DATASETS.TRAIN[0] (the paper: 500 iterations x 8 images of the search-train split).
+_C.NAS.BN_RECAL_IMAGES = 4000
+_C.NAS.BN_RECAL_BATCH = 8
+_C.NAS.BN_RECAL_SEED = 0
 
 # ---------------------------------------------------------------------------------------------------
 # Input
