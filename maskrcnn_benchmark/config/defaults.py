@@ -16,7 +16,8 @@ _C.MODEL.META_ARCHITECTURE = "GeneralizedRCNN"
 _C.MODEL.RPN_ONLY = False
 _C.MODEL.MASK_ON = False
 _C.MODEL.RETINANET_ON = False
-_C.MODEL.DEVICE = "cpu"
+# "auto" picks cuda when a GPU is visible, else cpu.
+_C.MODEL.DEVICE = "auto"
 _C.MODEL.CLS_AGNOSTIC_BBOX_REG = False
 # A checkpoint or exported backbone to start from ("" = random initialisation).
 _C.MODEL.WEIGHT = ""
