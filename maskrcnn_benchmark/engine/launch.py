@@ -1,0 +1,96 @@
+"""The set-up shared by tools/train_net.py and tools/test_net.py."""
+import json
+import os
+
+import torch
+
+import maskrcnn_benchmark
+from maskrcnn_benchmark.utils.checkpoint import Checkpointer, unwrap_model
+from maskrcnn_benchmark.utils.comm import get_rank, init_distributed, is_main_process
+from maskrcnn_benchmark.utils.env import collect_env_info
+from maskrcnn_benchmark.utils.logger import setup_logger
+from maskrcnn_benchmark.utils.miscellaneous import mkdir, save_config, seed_all
+
+
+def resolve_device(cfg_device):
+    if cfg_device == "auto":
+        cfg_device = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(cfg_device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise RuntimeError(
+                f"MODEL.DEVICE is '{cfg_device}' but no CUDA device is available; "
+                "set MODEL.DEVICE cpu")
+        if device.index is None:
+            device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    return device
+
+
+def prepare_run(cfg, args, kind):
+    """Device, process group, output folder, logger and seeds. Returns (device, distributed, logger)."""
+    device = resolve_device(cfg.MODEL.DEVICE)
+    distributed = init_distributed(device)
+    if cfg.OUTPUT_DIR:
+        mkdir(cfg.OUTPUT_DIR)
+    logger = setup_logger("maskrcnn_benchmark", cfg.OUTPUT_DIR, get_rank(), filename=f"{kind}_log.txt")
+    logger.info("arguments: %s", args)
+    logger.info("environment:\n%s", collect_env_info())
+    logger.info("running with config:\n%s", cfg.dump())
+    if cfg.OUTPUT_DIR and is_main_process():
+        save_config(cfg, os.path.join(cfg.OUTPUT_DIR, "config.yaml"))
+    seed = seed_all(cfg.SEED)
+    logger.info("seed %d, device %s, distributed %s", seed, device, distributed)
+    return device, distributed, logger
+
+
+def build_model_on_device(cfg, device):
+    """Build the detector on `device`. Returns (model, is_supernet)."""
+    from maskrcnn_benchmark.modeling.detector import build_detection_model
+
+    model = build_detection_model(cfg).to(device)
+    return model, bool(getattr(model.backbone, "is_supernet", False))
+
+
+def checkpoint_meta(cfg, model):
+    from maskrcnn_benchmark.nas import CHANNEL_SPLIT
+
+    backbone = unwrap_model(model).backbone
+    is_supernet = bool(getattr(backbone, "is_supernet", False))
+    arch = getattr(getattr(backbone, "body", None), "arch", None)
+    return {
+        "conv_body": cfg.MODEL.BACKBONE.CONV_BODY,
+        "arch": "supernet" if is_supernet else ("".join(map(str, arch)) if arch else ""),
+        "channel_split": CHANNEL_SPLIT,
+        "code_version": maskrcnn_benchmark.__version__,
+    }
+
+
+def build_checkpointer(cfg, model, optimizer=None, scheduler=None, scaler=None, logger=None):
+    return Checkpointer(model, optimizer, scheduler, scaler, save_dir=cfg.OUTPUT_DIR,
+                        save_to_disk=is_main_process(), logger=logger,
+                        meta=checkpoint_meta(cfg, model))
+
+
+def run_tests(cfg, model, device, distributed, logger):
+    """Evaluate on every DATASETS.TEST split; returns {dataset: metrics} on the main process."""
+    from maskrcnn_benchmark.data import make_data_loader
+    from .inference import inference
+    from .supernet import prepare_supernet_path
+
+    iou_types = ("bbox",) + (("segm",) if cfg.MODEL.MASK_ON else ())
+    # RetinaNet sets RPN_ONLY but its outputs are detections, not proposals.
+    box_only = cfg.MODEL.RPN_ONLY and not cfg.MODEL.RETINANET_ON
+    arch = prepare_supernet_path(cfg, model, device, distributed, logger)
+    all_results = {}
+    for name, loader in zip(cfg.DATASETS.TEST,
+                            make_data_loader(cfg, is_train=False, is_distributed=distributed)):
+        folder = os.path.join(cfg.OUTPUT_DIR, "inference", name) if cfg.OUTPUT_DIR else None
+        results = inference(model, loader, name, iou_types=iou_types, box_only=box_only,
+                            device=device, output_folder=folder, arch=arch, amp=cfg.SOLVER.AMP,
+                            logger=logger)
+        if results is not None:
+            all_results[name] = results
+            if folder:
+                with open(os.path.join(folder, "metrics.json"), "w") as f:
+                    json.dump(results, f, indent=2)
+    return all_results

@@ -1,0 +1,6 @@
+#!/usr/bin/env bash
+# Retrain the DetNAS FPN-3.8G architecture on COCO (Faster R-CNN + FPN, 1x).
+# Usage: [NGPUS=8] bash scripts/run_detnas_coco_fpn_3.8G.sh [KEY VALUE ...]   (OUTPUT_DIR defaults to output/run_detnas_coco_fpn_3.8G)
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+exec bash scripts/launch.sh tools/train_net.py configs/detnas/e2e_faster_rcnn_detnas_fpn_3.8G_1x.yaml output/run_detnas_coco_fpn_3.8G "$@"
