@@ -36,7 +36,7 @@ def train(cfg, device, distributed, logger):
             find_unused_parameters=is_supernet, broadcast_buffers=False)
     data_loader = make_data_loader(cfg, is_train=True, is_distributed=distributed,
                                    start_iter=arguments["iteration"])
-    sample_arch = make_arch_sampler(cfg) if is_supernet else None
+    sample_arch = make_arch_sampler(cfg, model) if is_supernet else None
     do_train(model, data_loader, optimizer, scheduler, checkpointer, device,
              cfg.SOLVER.CHECKPOINT_PERIOD, arguments, log_period=cfg.SOLVER.LOG_PERIOD,
              amp=cfg.SOLVER.AMP, scaler=scaler, sample_arch=sample_arch,

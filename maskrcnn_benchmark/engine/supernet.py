@@ -1,0 +1,81 @@
+"""Supernet specifics of training and evaluation: the path of each step, and evaluating one path.
+
+Evaluating a path of a supernet means recomputing its BN statistics first (they mix every path
+trained) on a fixed, seeded subset of the training split, then running ordinary inference with that
+path. The search servers and tools/test_net.py both go through `evaluate_path`'s pieces here.
+"""
+import logging
+
+from maskrcnn_benchmark.nas import (
+    FlopsUniformPathSampler, UniformPathSampler, broadcast_arch, parse_arch, released_arch_name)
+from maskrcnn_benchmark.utils.checkpoint import unwrap_model
+
+SAMPLINGS = ("uniform", "flops_uniform")
+
+
+def supernet_body(model):
+    body = getattr(unwrap_model(model).backbone, "body", None)
+    if body is None or not getattr(body, "is_supernet", False):
+        raise ValueError("the model's backbone is not a DetNAS supernet (use a '-search' CONV_BODY)")
+    return body
+
+
+def make_arch_sampler(cfg, model):
+    """iteration -> path, identical on every rank (rank 0's draw is broadcast)."""
+    size = supernet_body(model).size
+    if cfg.NAS.SAMPLING == "uniform":
+        sampler = UniformPathSampler(size, seed=cfg.NAS.PATH_SEED)
+    elif cfg.NAS.SAMPLING == "flops_uniform":
+        sampler = FlopsUniformPathSampler(size, num_bins=cfg.NAS.FLOPS_BINS, seed=cfg.NAS.PATH_SEED)
+    else:
+        raise ValueError(f"NAS.SAMPLING must be one of {SAMPLINGS}, got '{cfg.NAS.SAMPLING}'")
+    return lambda iteration: broadcast_arch(sampler(iteration))
+
+
+def configured_arch(cfg, model):
+    """The path MODEL.BACKBONE.ARCH names, or the released architecture of the CONV_BODY name."""
+    size = supernet_body(model).size
+    value = cfg.MODEL.BACKBONE.ARCH
+    if not value:
+        name = cfg.MODEL.BACKBONE.CONV_BODY
+        value = released_arch_name(name[:-len("-search")] if name.endswith("-search") else name)
+        if value is None:
+            raise ValueError(f"MODEL.BACKBONE.ARCH is empty and {name} has no released architecture;"
+                             " set MODEL.BACKBONE.ARCH to the path to evaluate")
+    return parse_arch(value, size)
+
+
+def make_bn_recalibration_loader(cfg):
+    from maskrcnn_benchmark.data import make_subset_loader
+
+    if not cfg.DATASETS.TRAIN:
+        raise ValueError("BN recalibration needs DATASETS.TRAIN (its first split is sampled)")
+    return make_subset_loader(cfg, cfg.DATASETS.TRAIN[0], num_images=cfg.NAS.BN_RECAL_IMAGES,
+                              seed=cfg.NAS.BN_RECAL_SEED, images_per_batch=cfg.NAS.BN_RECAL_BATCH,
+                              is_train_transforms=False)
+
+
+def recalibrate_path(model, arch, loader, device, progress=True):
+    """Recompute every BN's statistics for `arch` on the batches of `loader`; returns images seen."""
+    from maskrcnn_benchmark.nas import recalibrate_bn
+
+    arch = tuple(arch)
+
+    def forward(m, batch):
+        m(batch[0].to(device), arch=arch)
+
+    return recalibrate_bn(unwrap_model(model), loader, forward, progress=progress)
+
+
+def prepare_supernet_path(cfg, model, device, distributed, logger=None):
+    """For a supernet: pick the configured path and recalibrate BN for it. None otherwise."""
+    if not getattr(unwrap_model(model).backbone, "is_supernet", False):
+        return None
+    logger = logger or logging.getLogger(__name__)
+    arch = configured_arch(cfg, model)
+    loader = make_bn_recalibration_loader(cfg)
+    # Every rank recalibrates on the same batches, so their statistics agree.
+    seen = recalibrate_path(model, arch, loader, device)
+    logger.info("recalibrated BN for path %s on %d images of %s", "".join(map(str, arch)), seen,
+                cfg.DATASETS.TRAIN[0])
+    return arch
