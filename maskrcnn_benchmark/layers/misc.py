@@ -3,6 +3,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .batch_norm import FrozenBatchNorm2d
+from .sync_batch_norm import SyncBatchNorm2d
 
 NORM_KINDS = ("", "BN", "SyncBN", "GN", "FrozenBN")
 
@@ -18,16 +19,17 @@ def smooth_l1_loss(input, target, beta=1.0 / 9, size_average=True):
 def make_norm(kind, num_channels, num_groups=32, eps=1e-5):
     """Normalisation layer over `num_channels` feature maps.
 
-    kind: "" (no normalisation: nn.Identity), "BN" (nn.BatchNorm2d), "SyncBN" (nn.SyncBatchNorm,
-    which behaves as BatchNorm2d outside a distributed run), "GN" (nn.GroupNorm with `num_groups`
-    groups) or "FrozenBN" (FrozenBatchNorm2d).
+    kind: "" (no normalisation: nn.Identity), "BN" (nn.BatchNorm2d), "SyncBN" (SyncBatchNorm2d:
+    statistics pooled over processes on any backend, gloo on CPU included; BatchNorm2d outside a
+    distributed run), "GN" (nn.GroupNorm with `num_groups` groups) or "FrozenBN"
+    (FrozenBatchNorm2d).
     """
     if kind == "":
         return nn.Identity()
     if kind == "BN":
         return nn.BatchNorm2d(num_channels, eps=eps)
     if kind == "SyncBN":
-        return nn.SyncBatchNorm(num_channels, eps=eps)
+        return SyncBatchNorm2d(num_channels, eps=eps)
     if kind == "FrozenBN":
         return FrozenBatchNorm2d(num_channels, eps=eps)
     if kind == "GN":

@@ -3,6 +3,7 @@ import torch
 from torch import nn
 
 from maskrcnn_benchmark.layers import FrozenBatchNorm2d, make_norm, smooth_l1_loss
+from maskrcnn_benchmark.layers.sync_batch_norm import SyncBatchNorm2d
 
 
 def _random_bn(channels, seed=0):
@@ -55,7 +56,7 @@ def test_smooth_l1_by_hand():
                                torch.tensor(1.0 - 0.5 / 9))
 
 
-@pytest.mark.parametrize("kind,cls", [("BN", nn.BatchNorm2d), ("SyncBN", nn.SyncBatchNorm),
+@pytest.mark.parametrize("kind,cls", [("BN", nn.BatchNorm2d), ("SyncBN", SyncBatchNorm2d),
                                       ("GN", nn.GroupNorm), ("FrozenBN", FrozenBatchNorm2d),
                                       ("", nn.Identity)])
 def test_make_norm_kinds(kind, cls):
