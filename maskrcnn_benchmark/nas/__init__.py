@@ -1,0 +1,14 @@
+"""The DetNAS search space in one place: presets, architecture codes, FLOPs, path sampling,
+subnet extraction, BN recalibration and backbone export. The blocks themselves live in
+`maskrcnn_benchmark.modeling.backbone.detnas`."""
+from .arch import RELEASED_ARCHS, arch_to_str, parse_arch, released_arch_name
+from .flops import block_flops, count_flops, flops_range, flops_table
+from .search_space import (
+    CHANNEL_SPLIT,
+    CHOICE_KERNELS,
+    CHOICE_NAMES,
+    NUM_CHOICES,
+    SIZES,
+    SearchSpace,
+    get_search_space,
+)
