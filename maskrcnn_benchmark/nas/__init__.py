@@ -2,7 +2,17 @@
 subnet extraction, BN recalibration and backbone export. The blocks themselves live in
 `maskrcnn_benchmark.modeling.backbone.detnas`."""
 from .arch import RELEASED_ARCHS, arch_to_str, parse_arch, released_arch_name
+from .bn_recalibration import batch_norm_layers, recalibrate_bn
+from .export import (
+    EXPORT_KIND,
+    FORMAT_VERSION,
+    BackboneWeightsError,
+    atomic_torch_save,
+    export_backbone,
+    load_backbone_weights,
+)
 from .flops import block_flops, count_flops, flops_range, flops_table
+from .path_sampling import FlopsUniformPathSampler, UniformPathSampler, broadcast_arch
 from .search_space import (
     CHANNEL_SPLIT,
     CHOICE_KERNELS,
@@ -12,3 +22,4 @@ from .search_space import (
     SearchSpace,
     get_search_space,
 )
+from .subnet import extract_subnet, is_supernet_state_dict
