@@ -17,15 +17,24 @@ Parameter names (what `maskrcnn_benchmark.nas.subnet.extract_subnet` relies on):
   DetNASSupernet:  stem.*, blocks.<i>.<choice>.<block params>
 so a fixed body is the supernet with `.<arch[i]>` removed from block i's keys.
 
+`freeze_at` = k freezes the parameters of the stem (k >= 1) and of the blocks of stages 1..k-1, as
+MODEL.BACKBONE.FREEZE_CONV_BODY_AT does for ResNet; 0 (the DetNAS configs) trains everything.
+
 Initialisation follows ShuffleNetV2: convs N(0, 0.01) in the stem and N(0, 1 / weight.shape[1])
 elsewhere (so depthwise kernels get std 1), BatchNorm weight 1 and bias 1e-4, zero running mean.
 """
+from functools import partial
+
 import torch
 from torch import nn
 
 from maskrcnn_benchmark.layers import make_norm
+from maskrcnn_benchmark.modeling.registry import BACKBONES
 from maskrcnn_benchmark.nas.arch import parse_arch
 from maskrcnn_benchmark.nas.search_space import CHOICE_KERNELS, CHOICE_NAMES, get_search_space
+
+from .backbone import fpn_norm
+from .fpn import FPN, BackboneWithFPN, LastLevelMaxPool, LastLevelP6P7
 
 NORMS = ("BN", "SyncBN", "FrozenBN")
 
@@ -123,15 +132,28 @@ def _init_weights(module):
 
 
 class _DetNASBase(nn.Module):
-    def __init__(self, size, norm):
+    def __init__(self, size, norm, freeze_at):
         super().__init__()
         _check_norm(norm)
+        if not 0 <= freeze_at <= 5:
+            raise ValueError(f"DetNAS freeze_at must lie in 0..5 (stem + 4 stages), got {freeze_at}")
+        self.freeze_at = freeze_at
         self.space = get_search_space(size)
         self.size = self.space.name
         self.norm = norm
         self.stage_out_channels = tuple(self.space.stage_channels)
         self._stage_ends = frozenset(self.space.stage_ends)
         self.stem = nn.Sequential(*_conv_norm(3, self.space.stem_channels, 3, 2, norm, relu=True))
+
+    def _freeze(self):
+        groups, start = [[self.stem]], 0
+        for n in self.space.blocks_per_stage:
+            groups.append(list(self.blocks[start:start + n]))
+            start += n
+        for modules in groups[:self.freeze_at]:
+            for module in modules:
+                for p in module.parameters():
+                    p.requires_grad_(False)
 
     def _run(self, x, blocks):
         x = self.stem(x)
@@ -147,18 +169,19 @@ class DetNASBody(_DetNASBase):
     """A fixed architecture: `forward(x) -> [C2, C3, C4, C5]` at strides 4, 8, 16, 32.
 
     size: "300M" | "1.3G" | "3.8G"; arch: anything `parse_arch` accepts; norm: "BN" | "SyncBN" |
-    "FrozenBN".
+    "FrozenBN"; freeze_at: see the module docstring.
     """
 
     is_supernet = False
 
-    def __init__(self, size, arch, norm="BN"):
-        super().__init__(size, norm)
+    def __init__(self, size, arch, norm="BN", freeze_at=0):
+        super().__init__(size, norm, freeze_at)
         self.arch = parse_arch(arch, self.size)
         self.blocks = nn.ModuleList(
             make_choice_block(c, in_ch, out_ch, stride, norm)
             for c, (in_ch, out_ch, stride) in zip(self.arch, self.space.block_specs()))
         _init_weights(self)
+        self._freeze()
 
     def forward(self, x):
         return self._run(x, self.blocks)
@@ -170,14 +193,64 @@ class DetNASSupernet(_DetNASBase):
 
     is_supernet = True
 
-    def __init__(self, size, norm="BN"):
-        super().__init__(size, norm)
+    def __init__(self, size, norm="BN", freeze_at=0):
+        super().__init__(size, norm, freeze_at)
         self.blocks = nn.ModuleList(
             nn.ModuleList(make_choice_block(c, in_ch, out_ch, stride, norm)
                           for c in range(self.space.num_choices))
             for in_ch, out_ch, stride in self.space.block_specs())
         _init_weights(self)
+        self._freeze()
 
     def forward(self, x, arch):
         arch = parse_arch(arch, self.size)
         return self._run(x, [choices[c] for choices, c in zip(self.blocks, arch)])
+
+
+# ---------------------------------------------------------------------------------------------------
+# Detector backbones: body + FPN, registered by name (a "-search" suffix builds the supernet)
+# ---------------------------------------------------------------------------------------------------
+
+# registry name -> (size, released architecture used when MODEL.BACKBONE.ARCH is empty, RetinaNet)
+DETNAS_BACKBONES = {
+    "DETNAS-COCO-FPN-300M": ("300M", "FPN-300M", False),
+    "DETNAS-COCO-FPN-1.3G": ("1.3G", "FPN-1.3G", False),
+    "DETNAS-COCO-FPN-3.8G": ("3.8G", "FPN-3.8G", False),
+    "DETNAS-COCO-RetinaNet-300M": ("300M", "RetinaNet-300M", True),
+}
+
+
+def build_detnas_fpn_backbone(cfg, size, released_arch, retinanet, supernet):
+    """Body from MODEL.BACKBONE.{ARCH, NORM, FREEZE_CONV_BODY_AT}; FPN of width
+    MODEL.RESNETS.BACKBONE_OUT_CHANNELS on C2..C5 + max-pooled P6, or for RetinaNet on C3..C5 +
+    P6/P7. A supernet ignores ARCH when built (the engine uses it as the path to evaluate)."""
+    b = cfg.MODEL.BACKBONE
+    if supernet:
+        body = DetNASSupernet(size, norm=b.NORM, freeze_at=b.FREEZE_CONV_BODY_AT)
+    else:
+        try:
+            arch = parse_arch(b.ARCH or released_arch, size)
+        except ValueError as e:
+            raise ValueError(f"MODEL.BACKBONE.ARCH for {b.CONV_BODY}: {e}") from None
+        body = DetNASBody(size, arch, norm=b.NORM, freeze_at=b.FREEZE_CONV_BODY_AT)
+    out_channels = cfg.MODEL.RESNETS.BACKBONE_OUT_CHANNELS
+    channels = list(body.stage_out_channels)
+    if retinanet:
+        use_c5 = cfg.MODEL.RETINANET.USE_C5
+        p6_in = channels[-1] if use_c5 else out_channels
+        fpn = FPN([0] + channels[1:], out_channels, norm=fpn_norm(cfg),
+                  top_blocks=LastLevelP6P7(p6_in, out_channels, use_c5=use_c5),
+                  relu=cfg.MODEL.FPN.USE_RELU)
+    else:
+        fpn = FPN(channels, out_channels, norm=fpn_norm(cfg), top_blocks=LastLevelMaxPool(),
+                  relu=cfg.MODEL.FPN.USE_RELU)
+    return BackboneWithFPN(body, fpn, out_channels)
+
+
+for _name, (_size, _released, _retinanet) in DETNAS_BACKBONES.items():
+    BACKBONES.register(_name, partial(build_detnas_fpn_backbone, size=_size,
+                                      released_arch=_released, retinanet=_retinanet,
+                                      supernet=False))
+    BACKBONES.register(f"{_name}-search", partial(build_detnas_fpn_backbone, size=_size,
+                                                  released_arch=_released, retinanet=_retinanet,
+                                                  supernet=True))
