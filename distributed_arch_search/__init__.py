@@ -1,0 +1,1 @@
+"""Distributed evolutionary architecture search for DetNAS: master, evaluation servers, transports."""

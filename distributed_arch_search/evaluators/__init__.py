@@ -1,0 +1,9 @@
+"""Evaluators selectable by name with ``--evaluator``; importing this package registers them all.
+
+To add one, write a module with an ``@EVALUATORS.register("name")`` class (see ``base.py``) and import
+it below.
+"""
+from .base import EVALUATORS, EvaluationError, Evaluator, check_metrics
+from . import synthetic  # noqa: F401  (registers "synthetic")
+
+__all__ = ["EVALUATORS", "EvaluationError", "Evaluator", "check_metrics"]

@@ -1,0 +1,147 @@
+"""The local backend: the same master, with evaluation workers as local processes instead of servers.
+
+Workers are started with multiprocessing "spawn" (safe with CUDA and threads) and configured by the
+same argument list as ``test_server.py`` (``LOCAL.SERVER_ARGS``), so any registered evaluator works.
+Messages are the same JSON as on the broker, passed through two multiprocessing queues. A worker that
+dies (killed, segfault, out of memory) is noticed on the next poll: its running task is reported as an
+error result (one failed attempt, which the master re-issues) and a new worker takes its place.
+Workers exit by themselves when the master process is gone. Nothing here survives a master restart;
+the master re-issues every pending task when it resumes.
+"""
+import logging
+import multiprocessing as mp
+import os
+import queue
+import time
+
+from .. import messages
+from .base import Received, Transport
+
+logger = logging.getLogger(__name__)
+
+
+def _worker_main(index, server_argv, experiment, output_dir, task_q, result_q, parent_pid):
+    # Imported here: this runs in a fresh (spawned) interpreter.
+    from ..runner import EvaluationRunner, make_evaluator, server_identity, server_scratch_dir
+    from ..test_server import parse_server_args, setup_logging
+
+    args = parse_server_args(server_argv)
+    server_id = server_identity(args.gpu)
+    scratch = server_scratch_dir(output_dir, server_id)
+    setup_logging(args.log_level, os.path.join(scratch, "server.log"))
+    runner = EvaluationRunner(make_evaluator(args, scratch), server_id, scratch)
+    while True:
+        try:
+            body = task_q.get(timeout=1.0)
+        except queue.Empty:
+            if os.getppid() != parent_pid:
+                return  # the master is gone
+            continue
+        if body is None:
+            return
+        try:
+            task = messages.decode(body, ("task",), experiment)
+        except messages.MessageError as e:
+            logging.getLogger(__name__).error("worker %d: dropping a malformed task: %s", index, e)
+            continue
+        result_q.put(messages.encode(messages.started_message(task, server_id, False)))
+        result_q.put(messages.encode(runner.run(task)))
+
+
+class LocalTransport(Transport):
+    def __init__(self, experiment, output_dir, server_argv, num_workers=1, gpus=()):
+        super().__init__(experiment)
+        if num_workers < 1:
+            raise ValueError(f"LOCAL.NUM_WORKERS must be >= 1, got {num_workers}")
+        self.output_dir = output_dir
+        self._ctx = mp.get_context("spawn")
+        self._task_q = self._ctx.Queue()
+        self._result_q = self._ctx.Queue()
+        self._server_argv = list(server_argv)
+        self._gpus = list(gpus)
+        self._workers = [None] * num_workers
+        self._running = {}  # server_id -> task message being evaluated there
+        self._waiting = 0  # tasks sent and not yet started
+        self._closing = False
+        for i in range(num_workers):
+            self._start_worker(i)
+
+    def _start_worker(self, index):
+        argv = list(self._server_argv)
+        if self._gpus:
+            argv += ["--gpu", str(self._gpus[index % len(self._gpus)])]
+        p = self._ctx.Process(target=_worker_main, name=f"detnas-eval-{index}", daemon=True,
+                              args=(index, argv, self.experiment, self.output_dir, self._task_q,
+                                    self._result_q, os.getpid()))
+        p.start()
+        self._workers[index] = p
+        logger.info("local worker %d started (pid %d)", index, p.pid)
+
+    def _send(self, task):
+        self._task_q.put(messages.encode(task))
+        self._waiting += 1
+
+    def _receive(self, timeout):
+        bodies = []
+        deadline = time.monotonic() + timeout
+        try:
+            bodies.append(self._result_q.get(timeout=max(0.0, timeout)))
+            while True:
+                bodies.append(self._result_q.get_nowait())
+        except queue.Empty:
+            pass
+        received = []
+        for body in bodies:
+            message = messages.decode(body, ("started", "result"), self.experiment)
+            if message["type"] == "started":
+                self._waiting = max(0, self._waiting - 1)
+                self._running[message["server_id"]] = message
+            else:
+                self._running.pop(message["server_id"], None)
+            received.append(Received(message))
+        received.extend(self._reap_dead_workers())
+        if not received and time.monotonic() < deadline:
+            time.sleep(max(0.0, deadline - time.monotonic()))
+        return received
+
+    def _reap_dead_workers(self):
+        from ..runner import server_identity
+
+        lost = []
+        for i, p in enumerate(self._workers):
+            if p.is_alive() or self._closing:
+                continue
+            gpu = self._gpus[i % len(self._gpus)] if self._gpus else -1
+            server_id = server_identity(gpu, pid=p.pid)
+            started = self._running.pop(server_id, None)
+            logger.error("local worker %d (pid %d) died with exit code %s%s; starting a new one", i, p.pid,
+                         p.exitcode, f" while evaluating {started['arch']}" if started else "")
+            if started is not None:
+                task = {k: started[k] for k in ("experiment", "task_id", "arch")}
+                lost.append(Received(messages.result_message(
+                    task, server_id, error=f"local worker died with exit code {p.exitcode}")))
+            self._start_worker(i)
+        return lost
+
+    def ack(self, received):
+        pass  # nothing to acknowledge: a master crash takes the workers and queues with it
+
+    def tasks_waiting(self):
+        return self._waiting
+
+    def close(self):
+        self._closing = True
+        try:  # tasks nobody needs any more (e.g. duplicates of re-issued ones) must not delay the exit
+            while True:
+                self._task_q.get_nowait()
+        except queue.Empty:
+            pass
+        for _ in self._workers:
+            self._task_q.put(None)
+        for p in self._workers:
+            p.join(timeout=10)
+            if p.is_alive():
+                p.terminate()
+                p.join(timeout=5)
+        self._task_q.close()
+        self._result_q.close()

@@ -1,0 +1,256 @@
+"""The distributed search on the real RabbitMQ broker, with synthetic-evaluator servers as processes:
+plain runs, a server killed mid-evaluation, the master killed and resumed, the broker restarted, the
+consumer ack timeout, malformed messages, candidates that always fail."""
+import collections
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pika
+import pytest
+
+from distributed_arch_search import messages
+from distributed_arch_search.runner import read_evaluation_logs
+from distributed_arch_search.search import CHECKPOINT_NAME, RESULTS_NAME
+from distributed_arch_search.transport.amqp import QueueNames, connection_parameters
+from distributed_arch_search.transport.rabbitmq_master import RabbitMQTransport
+
+from search_testlib import REPO, MasterThread, child_env, make_cfg, rabbitmqctl, search_opts, wait_for
+
+pytestmark = pytest.mark.rabbitmq
+
+
+def finishes(output_dir):
+    """arch -> number of finished evaluations over all servers' logs."""
+    return collections.Counter(e["arch"] for e in read_evaluation_logs(output_dir) if e["event"] == "finish")
+
+
+def load_results(output_dir):
+    with open(os.path.join(output_dir, RESULTS_NAME)) as f:
+        return json.load(f)
+
+
+def check_complete(summary, num_archs):
+    archs = [r["arch"] for r in summary["results"]]
+    assert len(archs) == num_archs and len(set(archs)) == num_archs, "every candidate exactly once"
+    assert summary["finished"]
+
+
+def test_two_servers_two_generations(amqp_url, experiment, servers, tmp_path):
+    out = tmp_path / "out"
+    for _ in range(2):
+        servers.start(experiment, out, "--delay", "0.05")
+    m = MasterThread(make_cfg(experiment, out, amqp_url))
+    m.start()
+    summary = m.result(60)
+    check_complete(summary, 16)
+    assert summary == load_results(out)
+    assert summary["num_failed"] == 0 and summary["duplicates_ignored"] == 0
+    by_server = collections.Counter(r["server_id"] for r in summary["results"])
+    assert len(by_server) == 2, f"both servers should have worked: {by_server}"
+    assert set(finishes(out).values()) == {1}
+    r = summary["results"][0]
+    assert r["status"] == "ok" and 0 < r["ap"] < 0.5 and r["attempts"] == 1 and r["seconds"] >= 0.05
+    assert r["flops"] == sum((12e6, 14e6, 16e6, 18e6)[int(c)] for c in r["arch"]) <= 300e6
+    best = summary["best"]
+    assert best["ap"] == max(x["ap"] for x in summary["results"])
+    assert best["override"] == f"MODEL.BACKBONE.ARCH {best['arch']}"
+    assert [s["generation"] for s in summary["generations"]] == [0, 1]
+    assert (out / "search_progress.png").stat().st_size > 10_000
+    assert f'ARCH: "{best["arch"]}"' in (out / "best_arch.yaml").read_text()
+
+
+def test_three_generations_of_fifty_lose_and_duplicate_nothing(amqp_url, experiment, servers, tmp_path):
+    out = tmp_path / "out"
+    for _ in range(2):
+        servers.start(experiment, out, "--delay", "0.01")
+    cfg = make_cfg(experiment, out, amqp_url, EVOLUTION__POPULATION_SIZE=50, EVOLUTION__NUM_GENERATIONS=3,
+                   EVOLUTION__NUM_PARENTS=10, EVOLUTION__NUM_MUTANTS=20, EVOLUTION__NUM_CROSSOVERS=20)
+    m = MasterThread(cfg)
+    m.start()
+    summary = m.result(120)
+    check_complete(summary, 150)
+    assert summary["num_evaluated"] == 150 and summary["duplicates_ignored"] == 0
+    counts = finishes(out)
+    assert len(counts) == 150 and set(counts.values()) == {1}, "each architecture evaluated exactly once"
+    assert set(counts) == {r["arch"] for r in summary["results"]}
+
+
+def test_server_killed_mid_evaluation(amqp_url, experiment, servers, tmp_path):
+    out = tmp_path / "out"
+    victim = servers.start(experiment, out, "--delay", "1.5")
+    servers.start(experiment, out, "--delay", "0.3")
+    m = MasterThread(make_cfg(experiment, out, amqp_url, EVOLUTION__NUM_GENERATIONS=1))
+    m.start()
+
+    def victim_busy():
+        logs = [e for e in read_evaluation_logs(out) if f"-{victim.pid}-" in e["server_id"]]
+        return logs and logs[-1]["event"] == "start" and logs[-1]["arch"]
+
+    arch = wait_for(victim_busy, 30, "the first server to start an evaluation")
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    summary = m.result(60)
+    check_complete(summary, 8)
+    rec = next(r for r in summary["results"] if r["arch"] == arch)
+    assert rec["status"] == "ok" and f"-{victim.pid}-" not in rec["server_id"]
+    assert rec["attempts"] == 2 and "lost" in rec["errors"][0]
+    assert summary["num_failed"] == 0
+
+
+def test_malformed_and_unknown_version_tasks_are_dead_lettered(amqp_url, experiment, servers, tmp_path):
+    out = tmp_path / "out"
+    names = QueueNames.for_experiment(experiment)
+    transport = RabbitMQTransport(experiment, amqp_url)  # declares the queues
+    try:
+        server = servers.start(experiment, out)
+        conn = pika.BlockingConnection(connection_parameters(amqp_url))
+        ch = conn.channel()
+        good = messages.new_task(experiment, "0123", 1)
+        bad_bodies = [b"not json at all", json.dumps(dict(good, schema_version=99)).encode(),
+                      json.dumps({k: v for k, v in good.items() if k != "arch"}).encode(),
+                      json.dumps(dict(good, arch="__import__('os')")).encode()]
+        for body in bad_bodies:
+            ch.basic_publish("", names.tasks, body, pika.BasicProperties(delivery_mode=2))
+        transport.submit("0123", attempt=1)
+        got = []
+        deadline = time.monotonic() + 30
+        while not any(r.message["type"] == "result" for r in got) and time.monotonic() < deadline:
+            got += transport.poll(0.2)
+        transport.ack(got)
+        result = next(r.message for r in got if r.message["type"] == "result")
+        assert result["arch"] == "0123" and result["status"] == "ok"
+        assert server.poll() is None, "the server must keep serving"
+
+        # A malformed result is dead-lettered by the master's transport too.
+        ch.basic_publish("", names.results, b"{\"schema_version\": 1", pika.BasicProperties(delivery_mode=2))
+        assert transport.poll(1.0) == []
+
+        dead = []
+        deadline = time.monotonic() + 10
+        while len(dead) < 5 and time.monotonic() < deadline:
+            method, props, body = ch.basic_get(names.dead, auto_ack=True)
+            if method is None:
+                time.sleep(0.1)
+                continue
+            dead.append(body)
+        conn.close()
+        assert sorted(dead) == sorted(bad_bodies + [b"{\"schema_version\": 1"])
+        assert "rejecting a task" in (tmp_path / "server0.log").read_text()
+    finally:
+        transport.close()
+
+
+def test_always_failing_candidates_are_recorded_as_failed(amqp_url, experiment, servers, tmp_path):
+    out = tmp_path / "out"
+    for _ in range(2):
+        servers.start(experiment, out, "--fail-pattern", "^0")
+    m = MasterThread(make_cfg(experiment, out, amqp_url, EVOLUTION__MAX_FAILURES=3))
+    m.start()
+    summary = m.result(60)
+    check_complete(summary, 16)
+    failed = [r for r in summary["results"] if r["status"] == "failed"]
+    assert failed, "the seed should draw some architectures starting with 0"
+    assert {r["arch"][0] for r in failed} == {"0"}
+    assert all(r["arch"][0] != "0" for r in summary["results"] if r["status"] == "ok")
+    for r in failed:
+        assert r["ap"] is None and r["attempts"] == 3 and len(r["errors"]) == 3
+        assert "synthetic failure" in r["errors"][0]
+    counts = finishes(out)
+    assert all(counts[r["arch"]] == 3 for r in failed), "a failed candidate is evaluated exactly N times"
+    assert summary["num_failed"] == len(failed)
+    assert not any(r["arch"].startswith("0") for r in summary["top_k"])
+
+
+def test_master_killed_and_resumed(amqp_url, experiment, servers, tmp_path):
+    out = tmp_path / "out"
+    for _ in range(2):
+        servers.start(experiment, out, "--delay", "0.25")
+    opts = search_opts(experiment, out, amqp_url, EVOLUTION__POPULATION_SIZE=10,
+                       EVOLUTION__NUM_GENERATIONS=3)
+    cmd = [sys.executable, "-m", "distributed_arch_search.search", *opts]
+    with open(tmp_path / "master1.log", "w") as log:
+        master = subprocess.Popen(cmd, cwd=REPO, env=child_env(amqp_url), stdout=log, stderr=subprocess.STDOUT)
+    checkpoint = out / CHECKPOINT_NAME
+
+    def mid_second_generation():
+        try:
+            state = json.loads(checkpoint.read_text())
+        except (OSError, ValueError):
+            return False
+        return len(state["results"]) >= 13
+
+    wait_for(mid_second_generation, 60, "the master to record 13 results")
+    master.send_signal(signal.SIGKILL)
+    master.wait()
+    state = json.loads(checkpoint.read_text())
+    done_before = {r["arch"] for r in state["results"]}
+    pending_before = {a for g in state["evolution"]["generations"] for a in g} - done_before
+    assert done_before and pending_before
+
+    with open(tmp_path / "master2.log", "w") as log:
+        subprocess.run(cmd, cwd=REPO, env=child_env(amqp_url), stdout=log, stderr=subprocess.STDOUT,
+                       check=True, timeout=120)
+    summary = load_results(out)
+    check_complete(summary, 30)
+    counts = finishes(out)
+    assert all(counts[a] == 1 for a in done_before), "nothing finished before the crash was evaluated again"
+    again = {a for a, n in counts.items() if n > 1}
+    assert again <= pending_before, f"only candidates in flight at the crash may run twice: {again}"
+    assert "resuming" in (tmp_path / "master2.log").read_text()
+
+
+def test_broker_restart_mid_search(amqp_url, experiment, servers, tmp_path, caplog):
+    caplog.set_level(logging.WARNING, logger="distributed_arch_search")
+    out = tmp_path / "out"
+    for _ in range(2):
+        servers.start(experiment, out, "--delay", "0.2")
+    m = MasterThread(make_cfg(experiment, out, amqp_url, EVOLUTION__POPULATION_SIZE=10))
+    m.start()
+    wait_for(lambda: len(m.master.results) >= 4, 60, "4 results before the broker restart")
+    try:
+        rabbitmqctl("stop_app")
+        time.sleep(2.0)
+    finally:
+        rabbitmqctl("start_app")
+        rabbitmqctl("await_startup")
+    summary = m.result(120)
+    check_complete(summary, 20)
+    assert summary["num_failed"] == 0
+    assert all(n >= 1 for n in finishes(out).values())
+    assert "retrying in" in caplog.text, "the master should have lost and regained the broker"
+    for i in range(2):
+        assert "retrying in" in (tmp_path / f"server{i}.log").read_text()
+
+
+@pytest.mark.slow
+def test_consumer_ack_timeout_does_not_lose_or_repeat_work(amqp_url, experiment, servers, tmp_path):
+    """RabbitMQ 3.10 applies only the global consumer_timeout, checked every channel tick; both are
+    lowered at run time here (and restored) so the broker closes the server's channel mid-evaluation."""
+    out = tmp_path / "out"
+    original = {key: rabbitmqctl("eval", f"application:get_env(rabbit, {key}).").strip()
+                for key in ("consumer_timeout", "channel_tick_interval")}
+    try:
+        rabbitmqctl("eval", "application:set_env(rabbit, consumer_timeout, 1000).")
+        rabbitmqctl("eval", "application:set_env(rabbit, channel_tick_interval, 500).")
+        servers.start(experiment, out, "--delay", "4", "--consumer-timeout-ms", "0")
+        m = MasterThread(make_cfg(experiment, out, amqp_url, EVOLUTION__POPULATION_SIZE=2,
+                                  EVOLUTION__NUM_GENERATIONS=1, EVOLUTION__NUM_PARENTS=1,
+                                  EVOLUTION__NUM_MUTANTS=0, EVOLUTION__NUM_CROSSOVERS=0))
+        m.start()
+        summary = m.result(90)
+    finally:
+        for key, value in original.items():
+            if value.startswith("{ok,"):
+                rabbitmqctl("eval", f"application:set_env(rabbit, {key}, {value[4:-1]}).")
+            else:
+                rabbitmqctl("eval", f"application:unset_env(rabbit, {key}).")
+    check_complete(summary, 2)
+    assert summary["num_failed"] == 0
+    assert set(finishes(out).values()) == {1}, "the requeued task is answered from the cache"
+    log = (tmp_path / "server0.log").read_text()
+    assert "delivered on a lost connection" in log, "the broker should have closed the channel"
