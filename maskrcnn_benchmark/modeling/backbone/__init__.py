@@ -1,1 +1,2 @@
+from . import detnas  # registers the DETNAS-COCO-* backbones
 from .backbone import build_backbone
