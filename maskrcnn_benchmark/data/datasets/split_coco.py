@@ -1,0 +1,64 @@
+"""Split a COCO annotation file by images into two files (the DetNAS search-train / search-val split).
+
+The paper holds out 5,000 images of COCO trainval35k as the search validation set and uses the rest to
+fine-tune the supernet. Annotations follow their images; "info", "licenses" and "categories" (and any
+other top-level key) are kept in both files.
+"""
+import json
+import os
+
+import numpy as np
+
+
+def _write_json(obj, path):
+    # Write next to the target and rename, so an interrupted run never leaves half a file behind.
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f)
+    os.replace(tmp, path)
+
+
+def split_coco(input_ann, output_dir, num_val, seed=0, train_name="search_train.json",
+               val_name="search_val.json"):
+    """Write `output_dir/train_name` and `output_dir/val_name`; return their paths.
+
+    `num_val` images, drawn with `seed`, go to the validation file, the rest to the training file.
+    Images keep their order from the input file. Raises ValueError when `num_val` is not between 1
+    and the number of images - 1, or when the input is not a COCO detection file.
+    """
+    if not os.path.isfile(input_ann):
+        raise FileNotFoundError(f"split_coco: annotation file not found: {input_ann}")
+    with open(input_ann) as f:
+        try:
+            data = json.load(f)
+        except json.JSONDecodeError as e:
+            raise ValueError(f"split_coco: {input_ann} is not valid JSON: {e}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list):
+        raise ValueError(f"split_coco: {input_ann} has no 'images' list (expected a COCO detection file)")
+    images = data["images"]
+    annotations = data.get("annotations", [])
+    num_val = int(num_val)
+    if not 1 <= num_val < len(images):
+        raise ValueError(f"split_coco: num_val must be between 1 and {len(images) - 1} for {input_ann} "
+                         f"({len(images)} images), got {num_val}")
+
+    order = np.random.default_rng(seed).permutation(len(images))
+    val_positions = set(order[:num_val].tolist())
+    val_ids = {images[i]["id"] for i in val_positions}
+    header = {k: v for k, v in data.items() if k not in ("images", "annotations")}
+
+    def subset(in_val):
+        return dict(
+            header,
+            images=[im for i, im in enumerate(images) if (i in val_positions) == in_val],
+            annotations=[a for a in annotations if (a["image_id"] in val_ids) == in_val],
+        )
+
+    os.makedirs(output_dir, exist_ok=True)
+    train_path = os.path.join(output_dir, train_name)
+    val_path = os.path.join(output_dir, val_name)
+    if os.path.abspath(train_path) == os.path.abspath(val_path):
+        raise ValueError(f"split_coco: train and val outputs are the same file {train_path}")
+    _write_json(subset(False), train_path)
+    _write_json(subset(True), val_path)
+    return train_path, val_path
