@@ -30,7 +30,7 @@ from maskrcnn_benchmark.nas.evolution import (EvolutionConfig, EvolutionSearch, 
 from . import report
 from .arch_search_config import SearchConfigError, load_search_config, parse_flops
 from .test_server import default_output_dir, setup_logging
-from .transport.amqp import URL_ENV, BrokerConfigError, resolve_url
+from .transport.amqp import URL_ENV, BrokerConfigError, BrokerUnavailable, resolve_url
 
 logger = logging.getLogger("distributed_arch_search.search")
 
@@ -204,6 +204,8 @@ class SearchMaster:
                 self._step(transport)
                 self._close_generation_if_done()
             self.checkpoint(transport)
+            if self.ea.finished:  # copies of re-issued tasks nobody needs any more
+                transport.discard_waiting_tasks()
         finally:
             if self._bar is not None:
                 self._bar.close()
@@ -211,9 +213,10 @@ class SearchMaster:
         return self.write_outputs()
 
     def _drain(self, transport, max_s=10.0):
+        """Take in what servers sent while the master was down, before re-issuing anything."""
+        before = len(self.results)
         deadline = time.monotonic() + max_s
         while time.monotonic() < deadline:
-            before = len(self.results)
             received = transport.poll(0.3)
             if not received:
                 break
@@ -221,7 +224,7 @@ class SearchMaster:
                 self._handle(transport, r.message, reissue=False)
             self.checkpoint(transport)
             transport.ack(received)
-            logger.info("resume: %d results arrived while the master was away", len(self.results) - before)
+        logger.info("resume: %d candidates finished while the master was away", len(self.results) - before)
 
     def _new_generation(self, transport):
         try:
@@ -447,11 +450,11 @@ def main(argv=None):
             delete_topology(resolve_url(cfg.TRANSPORT.AMQP_URL), experiment)
             logger.info("deleted the queues of experiment %s", experiment)
             return 0
-        SearchMaster(cfg).run()
-    except (SearchConfigError, BrokerConfigError) as e:
+        summary = SearchMaster(cfg).run()
+    except (SearchConfigError, BrokerConfigError, BrokerUnavailable) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    return 0
+    return 0 if summary["best"] is not None else 1
 
 
 if __name__ == "__main__":

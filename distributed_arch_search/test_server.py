@@ -18,7 +18,7 @@ import sys
 
 from .evaluators import EVALUATORS
 from .runner import EvaluationRunner, make_evaluator, server_identity, server_scratch_dir
-from .transport.amqp import BrokerConfigError, Backoff, QueueNames, is_fatal, resolve_url
+from .transport.amqp import Backoff, BrokerConfigError, BrokerUnavailable, QueueNames, resolve_url
 
 logger = logging.getLogger("distributed_arch_search.server")
 
@@ -38,6 +38,8 @@ def _base_parser(add_help):
                    help="per-consumer ack timeout asked of the broker (x-consumer-timeout; RabbitMQ >= "
                         "3.12 honours it); 0 leaves the broker's setting (default 24 h)")
     p.add_argument("--reconnect-max-s", type=float, default=30.0, help="cap of the reconnect back-off")
+    p.add_argument("--give-up-s", type=float, default=0.0,
+                   help="exit when the broker stays unreachable this long (default 0: keep trying)")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -86,15 +88,13 @@ def main(argv=None):
     runner = EvaluationRunner(evaluator, server_id, scratch)
     server = RabbitMQServer(args.experiment, resolve_url(args.amqp_url), runner, heartbeat_s=args.heartbeat,
                             consumer_timeout_ms=args.consumer_timeout_ms,
-                            backoff=Backoff(cap=args.reconnect_max_s))
+                            backoff=Backoff(cap=args.reconnect_max_s, give_up_after=args.give_up_s))
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: server.stop())
     try:
         server.serve()
-    except Exception as e:
-        if not is_fatal(e):
-            raise
-        logger.error("giving up: %s: %s", type(e).__name__, e)
+    except (BrokerConfigError, BrokerUnavailable) as e:
+        logger.error("giving up: %s", e)
         return 2
     logger.info("server %s stopped after %d tasks (%d rejected)", server_id, server.tasks_done, server.rejected)
     return 0

@@ -51,6 +51,25 @@ class BrokerConfigError(RuntimeError):
     with other arguments, a malformed URL."""
 
 
+class BrokerUnavailable(RuntimeError):
+    """The broker stayed unreachable longer than the configured give-up time."""
+
+
+def fatal_error(error, url):
+    """A BrokerConfigError explaining a fatal pika error (see is_fatal) in words."""
+    if isinstance(error, BrokerConfigError):
+        return error
+    user = urllib.parse.unquote(urllib.parse.urlsplit(url).username or "guest")
+    if isinstance(error, (pex.AuthenticationError, pex.ProbableAuthenticationError)):
+        why = f"the broker refused the login of user {user!r} (wrong user or password?)"
+    elif isinstance(error, (pex.ProbableAccessDeniedError, pex.ConnectionClosedByBroker)):
+        why = (f"user {user!r} may not use the virtual host (does it exist? `rabbitmqctl set_permissions "
+               f"-p VHOST {user} '.*' '.*' '.*'`)")
+    else:
+        why = "the broker speaks another protocol (is this the AMQP port?)"
+    return BrokerConfigError(f"{redact(url)}: {why}: {error!r}")
+
+
 def resolve_url(url="", use_default=True):
     """The broker URL: `url` if given, else $DETNAS_AMQP_URL, else the localhost default (if allowed)."""
     url = url or os.environ.get(URL_ENV, "")
@@ -176,7 +195,8 @@ class Backoff:
         if self._since is None:
             self._since = now
         if self.give_up_after and now - self._since > self.give_up_after:
-            raise error
+            raise BrokerUnavailable(f"{what}: still unreachable after {now - self._since:.0f} s "
+                                    f"(give-up time {self.give_up_after:g} s): {error!r}") from error
         logger.warning("%s: %r; retrying in %.1f s", what, error, self._next)
         time.sleep(self._next)
         self._next = min(self._next * 2, self.cap)

@@ -48,6 +48,10 @@ def _worker_main(index, server_argv, experiment, output_dir, task_q, result_q, p
         result_q.put(messages.encode(runner.run(task)))
 
 
+def _pid_of(server_id):
+    return int(server_id.rsplit("-", 2)[1])  # host-pid-device
+
+
 class LocalTransport(Transport):
     def __init__(self, experiment, output_dir, server_argv, num_workers=1, gpus=()):
         super().__init__(experiment)
@@ -60,7 +64,7 @@ class LocalTransport(Transport):
         self._server_argv = list(server_argv)
         self._gpus = list(gpus)
         self._workers = [None] * num_workers
-        self._running = {}  # server_id -> task message being evaluated there
+        self._running = {}  # worker pid -> "started" message of the task it evaluates
         self._waiting = 0  # tasks sent and not yet started
         self._closing = False
         for i in range(num_workers):
@@ -93,11 +97,12 @@ class LocalTransport(Transport):
         received = []
         for body in bodies:
             message = messages.decode(body, ("started", "result"), self.experiment)
+            pid = _pid_of(message["server_id"])
             if message["type"] == "started":
                 self._waiting = max(0, self._waiting - 1)
-                self._running[message["server_id"]] = message
+                self._running[pid] = message
             else:
-                self._running.pop(message["server_id"], None)
+                self._running.pop(pid, None)
             received.append(Received(message))
         received.extend(self._reap_dead_workers())
         if not received and time.monotonic() < deadline:
@@ -105,21 +110,17 @@ class LocalTransport(Transport):
         return received
 
     def _reap_dead_workers(self):
-        from ..runner import server_identity
-
         lost = []
         for i, p in enumerate(self._workers):
             if p.is_alive() or self._closing:
                 continue
-            gpu = self._gpus[i % len(self._gpus)] if self._gpus else -1
-            server_id = server_identity(gpu, pid=p.pid)
-            started = self._running.pop(server_id, None)
+            started = self._running.pop(p.pid, None)
             logger.error("local worker %d (pid %d) died with exit code %s%s; starting a new one", i, p.pid,
                          p.exitcode, f" while evaluating {started['arch']}" if started else "")
             if started is not None:
                 task = {k: started[k] for k in ("experiment", "task_id", "arch")}
                 lost.append(Received(messages.result_message(
-                    task, server_id, error=f"local worker died with exit code {p.exitcode}")))
+                    task, started["server_id"], error=f"local worker died with exit code {p.exitcode}")))
             self._start_worker(i)
         return lost
 

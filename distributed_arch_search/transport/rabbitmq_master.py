@@ -13,7 +13,7 @@ import pika
 
 from .. import messages
 from .amqp import (RECONNECTABLE, Backoff, QueueNames, connection_parameters, declare_topology,
-                   is_fatal, redact)
+                   fatal_error, is_fatal, redact)
 from .base import Received, Transport
 
 logger = logging.getLogger(__name__)
@@ -75,7 +75,8 @@ class RabbitMQTransport(Transport):
                 return result
             except RECONNECTABLE as e:
                 if is_fatal(e):
-                    raise
+                    self._drop()
+                    raise fatal_error(e, self.url) from e
                 self._drop()
                 self._backoff.wait(f"broker {redact(self.url)}", e)
 

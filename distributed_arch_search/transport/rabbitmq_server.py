@@ -27,11 +27,16 @@ import pika
 
 from .. import messages
 from .amqp import (RECONNECTABLE, Backoff, QueueNames, connection_parameters, declare_topology,
-                   is_fatal, redact)
+                   fatal_error, is_fatal, redact)
 
 logger = logging.getLogger(__name__)
 
 RESULT_CACHE_SIZE = 1024
+
+
+class ConsumerCancelledByBroker(pika.exceptions.AMQPChannelError):
+    def __str__(self):
+        return str(self.args[0])
 
 
 @dataclasses.dataclass
@@ -58,6 +63,7 @@ class RabbitMQServer:
         self._channel = None
         self._consumer_tag = None
         self._generation = 0
+        self._cancelled = False
         self._job: Optional[_Job] = None
         self._cache = collections.OrderedDict()  # arch -> result message, for redelivered tasks
         self._stop = threading.Event()
@@ -88,11 +94,13 @@ class RabbitMQServer:
                     if not self._channel.is_open:
                         raise pika.exceptions.ChannelClosed(-1, "channel closed (see the broker log; "
                                                                 "an ack timeout closes it like this)")
+                    if self._cancelled:  # e.g. the queue was deleted: declare it again on a new connection
+                        raise ConsumerCancelledByBroker("the broker cancelled the task consumer")
                     self._finish_job()
                     self._backoff.reset()
                 except RECONNECTABLE as e:
                     if is_fatal(e):
-                        raise
+                        raise fatal_error(e, self.url) from e
                     self._drop()
                     if not self._stop.is_set():
                         self._backoff.wait(f"server {self.runner.server_id}: broker {redact(self.url)}", e)
@@ -113,9 +121,11 @@ class RabbitMQServer:
             if connection.is_open:
                 connection.close()
             raise
+        channel.add_on_cancel_callback(self._on_cancel)
         self._connection, self._channel = connection, channel
         self._generation += 1
         self._consumer_tag = None
+        self._cancelled = False
         logger.info("server %s connected to %s", self.runner.server_id, redact(self.url))
 
     def _drop(self):
@@ -133,8 +143,14 @@ class RabbitMQServer:
                                      message_id=message["task_id"])
         self._channel.basic_publish("", self.names.results, body, props, mandatory=True)
 
+    def _on_cancel(self, frame):
+        self._cancelled = True
+
     # ----------------------------------------------------------------------------- tasks
     def _on_task(self, channel, method, properties, body):
+        if self._job is not None:  # prefetch 1 prevents this; never run two evaluations at once
+            channel.basic_nack(method.delivery_tag, requeue=True)
+            return
         try:
             task = messages.decode(body, ("task",), self.experiment)
         except messages.MessageError as e:
@@ -149,12 +165,13 @@ class RabbitMQServer:
             self._publish(dict(cached, task_id=task["task_id"]))
             channel.basic_ack(method.delivery_tag)
             return
-        self._publish(messages.started_message(task, self.runner.server_id, method.redelivered))
         job = _Job(task, method.delivery_tag, self._generation)
         self._job = job
-        connection = self._connection
-        threading.Thread(target=self._evaluate, args=(job, connection), daemon=True,
+        threading.Thread(target=self._evaluate, args=(job, self._connection), daemon=True,
                          name=f"evaluate-{task['arch']}").start()
+        # After the start, so its confirm round trip overlaps the evaluation. If it fails (broker
+        # lost) the evaluation goes on and its result is published after reconnecting.
+        self._publish(messages.started_message(task, self.runner.server_id, method.redelivered))
 
     def _evaluate(self, job, connection):
         job.result = self.runner.run(job.task)  # never raises: failures become error results

@@ -18,13 +18,16 @@ def amqp_url():
     from distributed_arch_search.transport.amqp import connection_parameters, redact
 
     url = os.environ.get("AMQP_URL", DEFAULT_AMQP_URL)
+    error = None
     try:
         pika.BlockingConnection(connection_parameters(url)).close()
     except Exception as e:  # any failure to reach the broker
+        error = e
+    if error is not None:
         broker_unavailable(
-            f"RabbitMQ broker not reachable at {redact(url)} ({type(e).__name__}: {e}). These tests need a "
-            "real broker: `apt-get install -y rabbitmq-server && rabbitmq-server -detached && rabbitmqctl "
-            "await_startup`, or point AMQP_URL at one; DETNAS_SKIP_BROKER_TESTS=1 skips them.")
+            f"RabbitMQ broker not reachable at {redact(url)} ({error!r}). These tests need a real broker: "
+            "`apt-get install -y rabbitmq-server && rabbitmq-server -detached && rabbitmqctl await_startup`, "
+            "or point AMQP_URL at one; DETNAS_SKIP_BROKER_TESTS=1 skips them.")
     return url
 
 

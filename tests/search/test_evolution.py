@@ -201,3 +201,16 @@ def test_state_refuses_a_different_config_but_allows_more_generations():
 def test_config_validation(kw, msg):
     with pytest.raises(ValueError, match=msg):
         EvolutionConfig(**kw)
+
+
+def test_with_the_detnas_flops_of_the_300m_preset():
+    import functools
+
+    from maskrcnn_benchmark.nas import count_flops, flops_range, parse_arch
+
+    lo, hi = flops_range("300M")
+    assert lo < 300e6 < hi, "the default limit must cut the 300M space"
+    ea = EvolutionSearch(20, 4, functools.partial(count_flops, "300M"), EvolutionConfig(num_generations=2))
+    run_generation(ea)
+    for a in ea.generations()[0] + ea.next_generation():
+        assert parse_arch(arch_key(a), "300M") == a and count_flops("300M", a) <= 300e6

@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.parse
 
 import pika
 import pytest
@@ -16,7 +17,8 @@ import pytest
 from distributed_arch_search import messages
 from distributed_arch_search.runner import read_evaluation_logs
 from distributed_arch_search.search import CHECKPOINT_NAME, RESULTS_NAME
-from distributed_arch_search.transport.amqp import QueueNames, connection_parameters
+from distributed_arch_search.transport.amqp import (BrokerConfigError, BrokerUnavailable, QueueNames,
+                                                    connection_parameters)
 from distributed_arch_search.transport.rabbitmq_master import RabbitMQTransport
 
 from search_testlib import REPO, MasterThread, child_env, make_cfg, rabbitmqctl, search_opts, wait_for
@@ -254,3 +256,51 @@ def test_consumer_ack_timeout_does_not_lose_or_repeat_work(amqp_url, experiment,
     assert set(finishes(out).values()) == {1}, "the requeued task is answered from the cache"
     log = (tmp_path / "server0.log").read_text()
     assert "delivered on a lost connection" in log, "the broker should have closed the channel"
+
+
+def test_wrong_credentials_and_vhost_fail_fast_and_clearly(amqp_url, experiment, tmp_path):
+    parts = urllib.parse.urlsplit(amqp_url)
+    wrong_password = parts._replace(netloc=f"{parts.username}:not-the-password@{parts.hostname}:{parts.port or 5672}")
+    start = time.monotonic()
+    with pytest.raises(BrokerConfigError, match="refused the login"):
+        RabbitMQTransport(experiment, urllib.parse.urlunsplit(wrong_password))
+    with pytest.raises(BrokerConfigError, match="virtual host"):
+        RabbitMQTransport(experiment, urllib.parse.urlunsplit(parts._replace(path="/no-such-vhost")))
+    assert time.monotonic() - start < 15, "no retry loop on errors that retrying cannot fix"
+    server = subprocess.run(
+        [sys.executable, "-m", "distributed_arch_search.test_server", "--experiment", experiment,
+         "--output-dir", str(tmp_path), "--amqp-url", urllib.parse.urlunsplit(wrong_password),
+         "--evaluator", "synthetic"], cwd=REPO, env=child_env(amqp_url), capture_output=True, text=True,
+        timeout=60)
+    assert server.returncode == 2 and "refused the login" in server.stderr
+    assert "not-the-password" not in server.stderr, "passwords never reach the logs"
+
+
+def test_unreachable_broker_gives_up_after_the_configured_time(experiment, tmp_path):
+    cfg = make_cfg(experiment, tmp_path, "amqp://guest:guest@127.0.0.1:1/%2F", TRANSPORT__RECONNECT_GIVE_UP_S=1.0)
+    from distributed_arch_search.search import SearchMaster
+
+    with pytest.raises(BrokerUnavailable, match="still unreachable"):
+        SearchMaster(cfg).run()
+
+
+def test_server_survives_its_queues_being_deleted(amqp_url, experiment, servers, tmp_path):
+    from distributed_arch_search.transport.amqp import delete_topology
+
+    out = tmp_path / "out"
+    server = servers.start(experiment, out)
+    wait_for(lambda: (out / "servers").is_dir(), 30, "the server to start")
+    transport = RabbitMQTransport(experiment, amqp_url)
+    try:
+        transport.submit("0000", attempt=1)
+        assert wait_for(lambda: [r for r in transport.poll(0.2) if r.message["type"] == "result"], 30, "a result")
+        transport.close()
+        delete_topology(amqp_url, experiment)  # the broker cancels the server's consumer
+        transport = RabbitMQTransport(experiment, amqp_url)
+        transport.submit("1111", attempt=1)
+        got = wait_for(lambda: [r for r in transport.poll(0.2) if r.message["type"] == "result"], 30,
+                       "a result after the queues were deleted and declared again")
+        assert got[0].message["arch"] == "1111" and server.poll() is None
+        assert "cancelled the task consumer" in (tmp_path / "server0.log").read_text()
+    finally:
+        transport.close()
