@@ -48,9 +48,11 @@ def test_bad_arguments(tmp_path):
         make_classification_dataset(str(tmp_path), image_size=8)
 
 
+@pytest.mark.slow
 def test_small_cnn_learns_it(tmp_path):
     """The classes are separable by a tiny CNN in a few seconds (what the supernet stage needs)."""
-    torchvision = pytest.importorskip("torchvision")
+    import torchvision
+
     make_classification_dataset(str(tmp_path), num_classes=4, train_per_class=80, val_per_class=20,
                                 image_size=32, seed=0)
 

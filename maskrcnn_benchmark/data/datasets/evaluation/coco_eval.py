@@ -1,0 +1,144 @@
+"""COCO evaluation of detections (bbox, segm) and of proposals (average recall)."""
+import contextlib
+import copy
+import io
+import json
+import logging
+import os
+
+import numpy as np
+import pycocotools.mask as mask_utils
+import torch
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from .proposal_recall import evaluate_box_proposals
+
+logger = logging.getLogger(__name__)
+
+# COCOeval.stats[0:6] in order.
+COCO_METRICS = ("AP", "AP50", "AP75", "APs", "APm", "APl")
+_PROPOSAL_AREAS = {"all": "", "small": "s", "medium": "m", "large": "l"}
+
+
+def _json_category(dataset, label, idx):
+    try:
+        return dataset.contiguous_category_id_to_json_id[int(label)]
+    except KeyError:
+        raise ValueError(f"prediction for image index {idx} has label {int(label)}, not one of the "
+                         f"dataset's classes 1..{len(dataset.contiguous_category_id_to_json_id)}") from None
+
+
+def prepare_for_coco_detection(predictions, dataset):
+    """COCO result dicts {image_id, category_id, bbox (xywh), score} from resized predictions."""
+    results = []
+    for idx, prediction in predictions.items():
+        image_id = dataset.get_img_info(idx)["id"]
+        boxes = prediction.convert("xywh").bbox.tolist()
+        scores = prediction.get_field("scores").tolist()
+        labels = prediction.get_field("labels").tolist()
+        for box, score, label in zip(boxes, scores, labels):
+            results.append({"image_id": image_id, "category_id": _json_category(dataset, label, idx),
+                            "bbox": [float(v) for v in box], "score": float(score)})
+    return results
+
+
+def _binary_masks(prediction, height, width):
+    """[N, H, W] uint8 masks in the original image from the prediction's "mask" field."""
+    masks = prediction.get_field("mask")
+    if tuple(masks.shape[-2:]) != (height, width):
+        # Mask-head output ([N, 1, M, M] probabilities): paste each into its box.
+        from maskrcnn_benchmark.modeling.roi_heads.mask_head.inference import Masker
+
+        masks = Masker(threshold=0.5, padding=1)([masks], [prediction])[0]
+    if masks.is_floating_point():
+        masks = masks > 0.5
+    return masks.reshape(-1, height, width).to("cpu", torch.uint8)
+
+
+def prepare_for_coco_segmentation(predictions, dataset):
+    """COCO result dicts {image_id, category_id, segmentation (RLE), score}."""
+    results = []
+    for idx, prediction in predictions.items():
+        info = dataset.get_img_info(idx)
+        if not prediction.has_field("mask"):
+            raise ValueError(f"segm evaluation needs a 'mask' field in the predictions; image index "
+                             f"{idx} has {prediction.fields()}")
+        if len(prediction) == 0:
+            continue
+        masks = _binary_masks(prediction, info["height"], info["width"])
+        rles = mask_utils.encode(np.asfortranarray(masks.permute(1, 2, 0).numpy()))
+        scores = prediction.get_field("scores").tolist()
+        labels = prediction.get_field("labels").tolist()
+        for rle, score, label in zip(rles, scores, labels):
+            rle["counts"] = rle["counts"].decode("ascii")
+            results.append({"image_id": info["id"], "category_id": _json_category(dataset, label, idx),
+                            "segmentation": rle, "score": float(score)})
+    return results
+
+
+def _empty_results(coco_gt):
+    coco_dt = COCO()
+    coco_dt.dataset = {"images": copy.copy(coco_gt.dataset["images"]),
+                       "categories": copy.deepcopy(coco_gt.dataset["categories"]), "annotations": []}
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco_dt.createIndex()
+    return coco_dt
+
+
+def evaluate_predictions_on_coco(coco_gt, results, iou_type, image_ids=None):
+    """Run COCOeval on result dicts; returns (metrics dict, COCOeval). No results -> AP 0."""
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        # loadRes adds fields to the dicts it gets; keep the caller's results as they were.
+        coco_dt = coco_gt.loadRes(copy.deepcopy(results)) if results else _empty_results(coco_gt)
+        coco_eval = COCOeval(coco_gt, coco_dt, iou_type)
+        if image_ids is not None:
+            coco_eval.params.imgIds = sorted(image_ids)
+        coco_eval.evaluate()
+        coco_eval.accumulate()
+        coco_eval.summarize()
+    logger.info("COCO %s evaluation:\n%s", iou_type, printed.getvalue())
+    metrics = {name: float(coco_eval.stats[i]) for i, name in enumerate(COCO_METRICS)}
+    if not results:
+        # COCOeval reports -1 where nothing was there to measure; with no detections at all every
+        # AP is simply 0.
+        metrics = {name: 0.0 for name in metrics}
+    return metrics, coco_eval
+
+
+def _write_json(obj, folder, name):
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        with open(os.path.join(folder, name), "w") as f:
+            json.dump(obj, f)
+
+
+def do_coco_evaluation(dataset, predictions, output_folder, iou_types, box_only):
+    # Predictions come in the network's input size; COCO wants the original image size.
+    resized = {}
+    for idx in sorted(predictions):
+        info = dataset.get_img_info(idx)
+        resized[idx] = predictions[idx].resize((info["width"], info["height"]))
+
+    if box_only:
+        metrics = {}
+        for limit in (100, 1000):
+            for area, suffix in _PROPOSAL_AREAS.items():
+                stats = evaluate_box_proposals(resized, dataset, area=area, limit=limit)
+                metrics[f"AR{suffix}@{limit}"] = stats["ar"]
+        _write_json(metrics, output_folder, "box_proposals.json")
+        return {"box_proposal": metrics}
+
+    image_ids = [dataset.get_img_info(idx)["id"] for idx in resized] or None
+    out = {}
+    for iou_type in iou_types:
+        if iou_type == "bbox":
+            results = prepare_for_coco_detection(resized, dataset)
+        elif iou_type == "segm":
+            results = prepare_for_coco_segmentation(resized, dataset)
+        else:
+            raise ValueError(f"unsupported iou_type {iou_type!r}; expected 'bbox' or 'segm'")
+        _write_json(results, output_folder, f"{iou_type}.json")
+        out[iou_type], _ = evaluate_predictions_on_coco(dataset.coco, results, iou_type, image_ids)
+    return out
