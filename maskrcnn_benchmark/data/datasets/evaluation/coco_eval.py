@@ -47,7 +47,8 @@ def _binary_masks(prediction, height, width):
     """[N, H, W] uint8 masks in the original image from the prediction's "mask" field."""
     masks = prediction.get_field("mask")
     if tuple(masks.shape[-2:]) != (height, width):
-        # Mask-head output ([N, 1, M, M] probabilities): paste each into its box.
+        # Mask-head output ([N, 1, M, M] probabilities): paste each into its box. Imported here so
+        # that box evaluation does not load the modeling package.
         from maskrcnn_benchmark.modeling.roi_heads.mask_head.inference import Masker
 
         masks = Masker(threshold=0.5, padding=1)([masks], [prediction])[0]
