@@ -26,9 +26,12 @@ class MessageError(ValueError):
     """A message body that is malformed, of an unknown schema version, or of an unexpected type."""
 
 
-def new_task(experiment, arch, attempt):
+def new_task(experiment, arch, attempt, run_id=""):
+    # The task id starts with the master's run id, so a master can tell its own tasks' results from
+    # stale ones of an earlier run of the same experiment name.
+    task_id = f"{run_id}.{uuid.uuid4().hex}" if run_id else uuid.uuid4().hex
     return {"schema_version": SCHEMA_VERSION, "type": "task", "experiment": experiment,
-            "task_id": uuid.uuid4().hex, "arch": arch, "attempt": int(attempt), "issued_at": time.time()}
+            "task_id": task_id, "arch": arch, "attempt": int(attempt), "issued_at": time.time()}
 
 
 def started_message(task, server_id, redelivered):

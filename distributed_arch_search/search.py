@@ -23,6 +23,7 @@ import logging
 import os
 import sys
 import time
+import uuid
 
 from maskrcnn_benchmark.nas.evolution import (EvolutionConfig, EvolutionSearch, FailureOutcome,
                                                SearchSpaceExhausted)
@@ -139,13 +140,15 @@ class SearchMaster:
         self.duplicates_ignored = 0
         self.resumed_in_flight = {}
         self.elapsed_before = 0.0
+        # Identifies this search across master restarts; results of tasks without it are stale.
+        self.run_id = uuid.uuid4().hex[:12]
         self._start = time.monotonic()
         self._bar = None
 
     # ------------------------------------------------------------------------ checkpoint
     def _state(self, transport):
         in_flight = {k: e.to_dict() for k, e in transport.in_flight().items()} if transport else {}
-        return {"version": CHECKPOINT_VERSION, "experiment": self.experiment,
+        return {"version": CHECKPOINT_VERSION, "experiment": self.experiment, "run_id": self.run_id,
                 "config": self.cfg.dump(), "evolution": self.ea.state_dict(),
                 "results": list(self.results.values()), "attempts": self.attempts,
                 "in_flight": in_flight, "generation_stats": self.generation_stats,
@@ -170,6 +173,7 @@ class SearchMaster:
             self.ea.load_state_dict(state["evolution"])
         except ValueError as e:
             raise SearchConfigError(f"{self.checkpoint_path}: {e}") from None
+        self.run_id = state["run_id"]
         self.results = {r["arch"]: r for r in state["results"]}
         self.attempts = state["attempts"]
         self.generation_stats = state["generation_stats"]
@@ -188,21 +192,23 @@ class SearchMaster:
         elif os.path.exists(self.checkpoint_path):
             logger.warning("RESUME is off: starting over; %s will be overwritten", self.checkpoint_path)
         transport = self._transport_factory(self.cfg, self.experiment, self.output_dir)
+        transport.run_id = self.run_id
         self._open_bar()
         try:
             if self.ea.pending():  # a resumed generation
                 self._drain(transport)  # results that came in while the master was down
-                transport.discard_waiting_tasks()  # old copies; everything pending is issued again
-                pending = self.ea.pending()
-                for arch in pending:
-                    key = self._key(arch)
-                    transport.submit(key, attempt=self.ea.failure_count(key) + 1)
-                self.checkpoint(transport)
+            # Waiting tasks are old copies or another run's: everything pending is issued again.
+            transport.discard_waiting_tasks()
+            for arch in self.ea.pending():
+                key = self._key(arch)
+                transport.submit(key, attempt=self.ea.failure_count(key) + 1)
+            self.checkpoint(transport)
             while not self.ea.finished:
+                self._close_generation_if_done()
                 if not self.ea.pending() and not self._new_generation(transport):
                     break
                 self._step(transport)
-                self._close_generation_if_done()
+            self._close_generation_if_done()
             self.checkpoint(transport)
             if self.ea.finished:  # copies of re-issued tasks nobody needs any more
                 transport.discard_waiting_tasks()
@@ -259,6 +265,10 @@ class SearchMaster:
 
     def _handle(self, transport, m, reissue=True):
         key = m["arch"]
+        if not m["task_id"].startswith(self.run_id + "."):
+            logger.warning("ignoring a %s message for %s of another run of experiment %r (task %s)",
+                           m["type"], key, self.experiment, m["task_id"])
+            return False
         try:
             self.ea.generation_of(key)
         except (KeyError, ValueError):
@@ -314,7 +324,7 @@ class SearchMaster:
 
     def _close_generation_if_done(self):
         g = self.ea.generation
-        if self.ea.pending() or any(s["generation"] == g for s in self.generation_stats):
+        if g < 0 or self.ea.pending() or any(s["generation"] == g for s in self.generation_stats):
             return
         k = self.cfg.MASTER.TOP_K
         top = self.ea.top_k(k)

@@ -37,12 +37,13 @@ class Received:
 class Transport(abc.ABC):
     def __init__(self, experiment):
         self.experiment = experiment
+        self.run_id = ""  # set by the master: prefix of its task ids
         self._in_flight: Dict[str, InFlight] = {}
 
     # ------------------------------------------------------------------------------ the interface
     def submit(self, arch, attempt) -> dict:
         """Publish a task for `arch` (digit string); returns the task message."""
-        task = messages.new_task(self.experiment, arch, attempt)
+        task = messages.new_task(self.experiment, arch, attempt, self.run_id)
         self._send(task)
         self._in_flight[arch] = InFlight(arch, task["task_id"], attempt, task["issued_at"])
         return task

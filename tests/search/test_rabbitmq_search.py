@@ -304,3 +304,32 @@ def test_server_survives_its_queues_being_deleted(amqp_url, experiment, servers,
         assert "cancelled the task consumer" in (tmp_path / "server0.log").read_text()
     finally:
         transport.close()
+
+
+def test_a_fresh_run_ignores_tasks_and_results_of_an_earlier_run(amqp_url, experiment, servers, tmp_path):
+    from maskrcnn_benchmark.nas.evolution import EvolutionSearch
+
+    from distributed_arch_search.search import evolution_config, search_space
+
+    out = tmp_path / "out"
+    cfg = make_cfg(experiment, out, amqp_url, EVOLUTION__NUM_GENERATIONS=1)
+    first = "".join(map(str, EvolutionSearch(*search_space(cfg), evolution_config(cfg)).next_generation()[0]))
+    names = QueueNames.for_experiment(experiment)
+    RabbitMQTransport(experiment, amqp_url).close()  # declares the queues
+    conn = pika.BlockingConnection(connection_parameters(amqp_url))
+    ch = conn.channel()
+    stale_task = messages.new_task(experiment, "3" * 20, 1, run_id="oldrun")
+    stale_result = messages.result_message(dict(stale_task, arch=first), "old-server", {"ap": 0.99}, None, 1.0)
+    ch.basic_publish("", names.tasks, messages.encode(stale_task), pika.BasicProperties(delivery_mode=2))
+    ch.basic_publish("", names.results, messages.encode(stale_result), pika.BasicProperties(delivery_mode=2))
+    conn.close()
+
+    m = MasterThread(cfg)
+    m.start()
+    wait_for(lambda: (out / CHECKPOINT_NAME).exists(), 60, "the master to issue its tasks")
+    servers.start(experiment, out)
+    summary = m.result(60)
+    check_complete(summary, 8)
+    rec = next(r for r in summary["results"] if r["arch"] == first)
+    assert rec["ap"] < 0.5 and rec["server_id"] != "old-server", "the stale result must not count"
+    assert "3" * 20 not in finishes(out), "the stale task was purged, not evaluated"
