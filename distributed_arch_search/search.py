@@ -19,6 +19,7 @@ never retried and never becomes a parent.
 """
 import argparse
 import functools
+import json
 import logging
 import os
 import sys
@@ -32,6 +33,7 @@ from . import report
 from .arch_search_config import SearchConfigError, load_search_config, parse_flops
 from .test_server import default_output_dir, setup_logging
 from .transport.amqp import URL_ENV, BrokerConfigError, BrokerUnavailable, resolve_url
+from .transport.local import LocalWorkerError
 
 logger = logging.getLogger("distributed_arch_search.search")
 
@@ -104,8 +106,11 @@ def make_transport(cfg, experiment, output_dir):
     if backend == "local":
         from .transport.local import LocalTransport
 
-        return LocalTransport(experiment, output_dir, list(cfg.LOCAL.SERVER_ARGS),
-                              num_workers=cfg.LOCAL.NUM_WORKERS, gpus=list(cfg.LOCAL.GPUS))
+        try:
+            return LocalTransport(experiment, output_dir, list(cfg.LOCAL.SERVER_ARGS),
+                                  num_workers=cfg.LOCAL.NUM_WORKERS, gpus=list(cfg.LOCAL.GPUS))
+        except ValueError as e:
+            raise SearchConfigError(str(e)) from None
     from .transport.amqp import Backoff
     from .transport.rabbitmq_master import RabbitMQTransport
 
@@ -159,8 +164,6 @@ class SearchMaster:
         report.write_json_atomic(self.checkpoint_path, self._state(transport))
 
     def load_checkpoint(self):
-        import json
-
         with open(self.checkpoint_path, encoding="utf-8") as f:
             state = json.load(f)
         if state.get("version") != CHECKPOINT_VERSION:
@@ -461,7 +464,7 @@ def main(argv=None):
             logger.info("deleted the queues of experiment %s", experiment)
             return 0
         summary = SearchMaster(cfg).run()
-    except (SearchConfigError, BrokerConfigError, BrokerUnavailable) as e:
+    except (SearchConfigError, BrokerConfigError, BrokerUnavailable, LocalWorkerError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     return 0 if summary["best"] is not None else 1

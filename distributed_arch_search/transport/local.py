@@ -48,6 +48,14 @@ def _worker_main(index, server_argv, experiment, output_dir, task_q, result_q, p
         result_q.put(messages.encode(runner.run(task)))
 
 
+class LocalWorkerError(RuntimeError):
+    """A local worker keeps dying before it takes any task (bad evaluator set-up)."""
+
+
+EARLY_DEATHS = 3  # deaths in a row, each within STARTUP_S of its start and before any task
+STARTUP_S = 120.0
+
+
 def _pid_of(server_id):
     return int(server_id.rsplit("-", 2)[1])  # host-pid-device
 
@@ -63,22 +71,39 @@ class LocalTransport(Transport):
         self._result_q = self._ctx.Queue()
         self._server_argv = list(server_argv)
         self._gpus = list(gpus)
+        self._check_arguments()
         self._workers = [None] * num_workers
+        self._started_at = [0.0] * num_workers
+        self._early_deaths = [0] * num_workers
         self._running = {}  # worker pid -> "started" message of the task it evaluates
         self._waiting = 0  # tasks sent and not yet started
         self._closing = False
         for i in range(num_workers):
             self._start_worker(i)
 
-    def _start_worker(self, index):
+    def _worker_argv(self, index):
         argv = list(self._server_argv)
         if self._gpus:
             argv += ["--gpu", str(self._gpus[index % len(self._gpus)])]
+        return argv
+
+    def _check_arguments(self):
+        from ..test_server import parse_server_args
+
+        try:
+            parse_server_args(self._worker_argv(0))
+        except SystemExit:  # argparse has printed why
+            raise ValueError(f"LOCAL.SERVER_ARGS {self._server_argv} are not valid test_server.py "
+                             "arguments (see the message above)") from None
+
+    def _start_worker(self, index):
+        argv = self._worker_argv(index)
         p = self._ctx.Process(target=_worker_main, name=f"detnas-eval-{index}", daemon=True,
                               args=(index, argv, self.experiment, self.output_dir, self._task_q,
                                     self._result_q, os.getpid()))
         p.start()
         self._workers[index] = p
+        self._started_at[index] = time.monotonic()
         logger.info("local worker %d started (pid %d)", index, p.pid)
 
     def _send(self, task):
@@ -115,6 +140,12 @@ class LocalTransport(Transport):
             if p.is_alive() or self._closing:
                 continue
             started = self._running.pop(p.pid, None)
+            early = started is None and time.monotonic() - self._started_at[i] < STARTUP_S
+            self._early_deaths[i] = self._early_deaths[i] + 1 if early else 0
+            if self._early_deaths[i] >= EARLY_DEATHS:
+                raise LocalWorkerError(
+                    f"local worker {i} died {EARLY_DEATHS} times in a row right after starting (exit code "
+                    f"{p.exitcode}); see its server.log under {os.path.join(self.output_dir, 'servers')}")
             logger.error("local worker %d (pid %d) died with exit code %s%s; starting a new one", i, p.pid,
                          p.exitcode, f" while evaluating {started['arch']}" if started else "")
             if started is not None:

@@ -56,3 +56,21 @@ def test_task_timeout_reissues_and_counts_an_attempt(tmp_path):
     (rec,) = summary["results"]
     # Timed out once (re-issued: the copy waits behind the running one), then the first result came.
     assert rec["status"] == "ok" and len(rec["errors"]) == 1 and rec["errors"][0].startswith("timeout")
+
+
+def test_bad_worker_arguments_and_workers_dying_at_start_are_clear_errors(tmp_path):
+    import pytest
+
+    from distributed_arch_search.arch_search_config import SearchConfigError
+    from distributed_arch_search.search import SearchMaster
+    from distributed_arch_search.transport.local import LocalWorkerError
+
+    bad_args = make_cfg("local-bad", tmp_path / "a", TRANSPORT__BACKEND="local",
+                        LOCAL__SERVER_ARGS=synthetic("--no-such-option"))
+    with pytest.raises(SearchConfigError, match="LOCAL.SERVER_ARGS"):
+        SearchMaster(bad_args).run()
+    # Valid arguments, but the evaluator cannot be built (negative delay): the worker dies at start.
+    dying = make_cfg("local-dying", tmp_path / "b", TRANSPORT__BACKEND="local",
+                     LOCAL__SERVER_ARGS=synthetic("--delay", "-1"))
+    with pytest.raises(LocalWorkerError, match="died 3 times in a row"):
+        SearchMaster(dying).run()

@@ -1,0 +1,111 @@
+"""The real evaluator of the search: one supernet path's COCO AP on the search-val split.
+
+The supernet detector (fine-tuned by `tools/train_net.py` on a `-search` config) is built from the
+config file plus overrides given on the server's command line — passed explicitly, never read from a
+global config, which is what made the original workers score every candidate near 0 AP — and its
+weights are loaded once. Per candidate: BN statistics are reset and recomputed exactly for that path on
+a fixed, seeded subset of DATASETS.TRAIN[0] (NAS.BN_RECAL_IMAGES images, NAS.BN_RECAL_BATCH per
+batch), then bbox AP is measured on DATASETS.TEST[0] with pycocotools.
+
+Both image sets are the same for every candidate, so when they fit in `--cache-mb` of memory the
+prepared batches are kept after the first pass instead of being decoded again for every architecture.
+"""
+import logging
+import os
+
+import torch
+
+from .base import EVALUATORS, Evaluator
+
+logger = logging.getLogger(__name__)
+
+
+def _batches_nbytes(batches):
+    return sum(images.tensors.numel() * images.tensors.element_size() for images, _, _ in batches)
+
+
+class _CachedBatches:
+    """Iterates a data loader; keeps its batches in memory after the first full pass if they fit."""
+
+    def __init__(self, loader, limit_bytes):
+        self.loader = loader
+        self.dataset = loader.dataset
+        self.limit_bytes = limit_bytes
+        self.cached = None
+
+    def __len__(self):
+        return len(self.loader)
+
+    def __iter__(self):
+        if self.cached is not None:
+            yield from self.cached
+            return
+        kept, size = [], 0
+        for batch in self.loader:
+            if kept is not None:
+                size += _batches_nbytes([batch])
+                kept = kept + [batch] if size <= self.limit_bytes else None
+            yield batch
+        if kept is not None:
+            self.cached = kept
+
+
+@EVALUATORS.register("detector")
+class DetectorEvaluator(Evaluator):
+    @classmethod
+    def add_arguments(cls, parser):
+        parser.add_argument("--config-file", required=True,
+                            help="the supernet's detection config (a '-search' CONV_BODY)")
+        parser.add_argument("--weights", default="",
+                            help="supernet detector checkpoint (default: MODEL.WEIGHT, else the last "
+                                 "checkpoint in OUTPUT_DIR)")
+        parser.add_argument("--cache-mb", type=float, default=2048,
+                            help="keep the prepared recalibration and test batches in memory when "
+                                 "they fit in this many MB (default 2048; 0 disables)")
+        parser.add_argument("--opts", nargs="*", default=[], metavar="KEY VALUE",
+                            help="config overrides, e.g. --opts NAS.BN_RECAL_IMAGES 4000")
+
+    def setup(self):
+        from maskrcnn_benchmark.config import load_config
+        from maskrcnn_benchmark.data import make_data_loader
+        from maskrcnn_benchmark.engine.supernet import make_bn_recalibration_loader, supernet_body
+        from maskrcnn_benchmark.modeling.detector import build_detection_model
+        from maskrcnn_benchmark.utils.checkpoint import Checkpointer
+
+        args = self.args
+        cfg = load_config(args.config_file, list(args.opts) + ["MODEL.DEVICE", self.device])
+        if not cfg.DATASETS.TEST:
+            raise ValueError(f"{args.config_file}: DATASETS.TEST must name the search-val split")
+        self.cfg = cfg
+        self.model = build_detection_model(cfg).to(self.device)
+        supernet_body(self.model)  # a clear error if the config is not a supernet
+        weights = args.weights or cfg.MODEL.WEIGHT
+        checkpointer = Checkpointer(self.model, save_dir=cfg.OUTPUT_DIR if not weights else "")
+        if not weights and not checkpointer.has_checkpoint():
+            raise ValueError("no supernet weights: give --weights, MODEL.WEIGHT, or an OUTPUT_DIR "
+                             "holding the fine-tuned supernet's checkpoints")
+        checkpointer.load(weights)
+        limit = int(args.cache_mb * 2**20)
+        self.recal_batches = _CachedBatches(make_bn_recalibration_loader(cfg), limit)
+        test_loader = make_data_loader(cfg, is_train=False, is_distributed=False)[0]
+        self.test_batches = _CachedBatches(test_loader, limit)
+        self.test_name = cfg.DATASETS.TEST[0]
+        logger.info("detector evaluator ready on %s: %s, BN on %d batches of %s, AP on %s (%d images)",
+                    self.device, cfg.MODEL.BACKBONE.CONV_BODY, len(self.recal_batches),
+                    cfg.DATASETS.TRAIN[0], self.test_name, len(test_loader.dataset))
+
+    def evaluate(self, arch):
+        from maskrcnn_benchmark.data.datasets.evaluation import evaluate
+        from maskrcnn_benchmark.engine.inference import compute_on_dataset
+        from maskrcnn_benchmark.engine.supernet import recalibrate_path
+
+        recalibrate_path(self.model, arch, self.recal_batches, self.device, progress=False)
+        predictions = compute_on_dataset(self.model, self.test_batches, self.device, arch=arch,
+                                         progress=False)
+        folder = os.path.join(self.scratch_dir, "last_eval")
+        os.makedirs(folder, exist_ok=True)
+        results = evaluate(self.test_batches.dataset, predictions, folder, iou_types=("bbox",))
+        bbox = results["bbox"]
+        if self.device.startswith("cuda"):
+            torch.cuda.empty_cache()
+        return {"ap": bbox["AP"], "ap50": bbox["AP50"], "ap75": bbox["AP75"]}
