@@ -26,12 +26,31 @@ def load_config(config_file="", opts=(), base=None):
     opts = list(opts or ())
     if len(opts) % 2:
         raise ConfigError(f"overrides must come as KEY VALUE pairs, got an odd list: {opts}")
+    opts = _keep_strings(cfg, opts)
     try:
         cfg.merge_from_list(opts)
     except (KeyError, ValueError, TypeError, AssertionError) as e:
         raise ConfigError(f"in command-line overrides {opts}: {_reason(e)}") from None
     cfg.freeze()
     return cfg
+
+
+def _keep_strings(cfg, opts):
+    """Quote overrides of string keys, so `MODEL.BACKBONE.ARCH 21202112331300313132` stays a string
+    instead of being read as an int by yacs's literal_eval."""
+    out = list(opts)
+    for i in range(0, len(out), 2):
+        key, value = out[i], out[i + 1]
+        node = cfg
+        for part in str(key).split("."):
+            node = node.get(part) if isinstance(node, dict) else None
+        if isinstance(node, str) and isinstance(value, str) and not _is_quoted(value):
+            out[i + 1] = repr(value)
+    return out
+
+
+def _is_quoted(value):
+    return len(value) >= 2 and value[0] == value[-1] and value[0] in "'\""
 
 
 def _reason(e):

@@ -46,3 +46,10 @@ def test_catalog_resolves_under_env_root(monkeypatch, tmp_path):
     assert d["args"]["ann_file"] == os.path.join(str(tmp_path), "shapes/annotations/train.json")
     with pytest.raises(KeyError, match="unknown dataset 'nope'"):
         DatasetCatalog.get("nope")
+
+
+def test_string_keys_keep_digit_strings():
+    c = load_config("", ["MODEL.BACKBONE.ARCH", "21202112331300313132", "OUTPUT_DIR", "123"])
+    assert c.MODEL.BACKBONE.ARCH == "21202112331300313132" and c.OUTPUT_DIR == "123"
+    c = load_config("", ["MODEL.BACKBONE.ARCH", "'0031'", "MODEL.BACKBONE.CONV_BODY", "R-18-FPN"])
+    assert c.MODEL.BACKBONE.ARCH == "0031" and c.MODEL.BACKBONE.CONV_BODY == "R-18-FPN"
