@@ -31,11 +31,11 @@ def assign_anchors(anchors, targets, image_sizes, matcher, straddle_thresh, clas
         foreground = matched >= 0
         if class_labels and len(target):
             labels = target.get_field("labels").to(torch.int64)[matched.clamp(min=0)]
-            labels = torch.where(foreground, labels, torch.zeros_like(labels))
+            labels = torch.where(foreground, labels, 0)
         else:
             labels = foreground.to(torch.int64)
-        labels[matched == Matcher.BETWEEN_THRESHOLDS] = -1
-        labels[~vis] = -1
+        ignored = (matched == Matcher.BETWEEN_THRESHOLDS) | ~vis
+        labels = torch.where(ignored, -1, labels)
         all_matched.append(matched)
         all_labels.append(labels)
     return all_matched, all_labels

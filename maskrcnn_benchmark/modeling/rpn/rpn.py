@@ -30,7 +30,7 @@ class RPNHead(nn.Module):
     def forward(self, features):
         logits, deltas = [], []
         for feature in features:
-            t = F.relu(self.conv(feature))
+            t = F.relu(self.conv(feature), inplace=True)
             logits.append(self.cls_logits(t))
             deltas.append(self.bbox_pred(t))
         return logits, deltas

@@ -22,7 +22,8 @@ class FPN2MLPFeatureExtractor(nn.Module):
 
     def forward(self, x, proposals):
         x = self.pooler(x, proposals).flatten(1)
-        return F.relu(self.fc7(F.relu(self.fc6(x))))
+        x = F.relu(self.fc6(x), inplace=True)
+        return F.relu(self.fc7(x), inplace=True)
 
 
 class FPNXconv1fcFeatureExtractor(nn.Module):
@@ -50,7 +51,7 @@ class FPNXconv1fcFeatureExtractor(nn.Module):
 
     def forward(self, x, proposals):
         x = self.xconvs(self.pooler(x, proposals))
-        return F.relu(self.fc6(x.flatten(1)))
+        return F.relu(self.fc6(x.flatten(1)), inplace=True)
 
 
 def make_box_pooler(cfg):
