@@ -26,7 +26,8 @@ _C.MODEL.BACKBONE = CN()
 # Registry name of the body (+ neck): "R-50-FPN", "R-18-FPN", "DETNAS-COCO-FPN-300M", ... A "-search"
 # suffix on a DetNAS name builds the one-shot supernet instead of a fixed architecture.
 _C.MODEL.BACKBONE.CONV_BODY = "R-50-FPN"
-# Stages up to and including this index are frozen (0 = only the stem, when it is frozen at all).
+# k > 0 freezes the stem and the first k - 1 stages (2: stem + res2, maskrcnn-benchmark's default);
+# 0 trains everything (the from-scratch BN/GN and DetNAS configs).
 _C.MODEL.BACKBONE.FREEZE_CONV_BODY_AT = 2
 # DetNAS architecture: a preset/released name, a digit string ("2120...") or a list of ints 0..3.
 # Empty means the released architecture of the CONV_BODY name.
