@@ -175,3 +175,11 @@ def test_faster_rcnn_overfits_one_image():
     with torch.no_grad():
         (result,) = model([image])
     assert result.get_field("labels")[0] == 2
+
+
+@pytest.mark.parametrize("key,value", [("MODEL.META_ARCHITECTURE", "RetinaNetOnly"),
+                                       ("MODEL.ROI_HEADS.USE_FPN", False),
+                                       ("MODEL.GROUP_NORM.NUM_GROUPS", 16)])
+def test_unsupported_settings_are_refused(key, value):
+    with pytest.raises(ValueError, match=key.replace(".", r"\.")):
+        build_detection_model(load_config("", SMALL + [key, value]))
