@@ -9,9 +9,19 @@
 //   negative:  alpha_neg * q^gamma * (gamma * (1 - p) * ce + p)
 #pragma once
 #include <c10/macros/Macros.h>
-#include <cmath>
+#include <math.h>
 
 namespace maskrcnn_benchmark {
+
+// Precision-matched math: float arguments use the float functions (on host and device alike).
+C10_HOST_DEVICE inline float fl_exp(float x) { return expf(x); }
+C10_HOST_DEVICE inline double fl_exp(double x) { return exp(x); }
+C10_HOST_DEVICE inline float fl_log1p(float x) { return log1pf(x); }
+C10_HOST_DEVICE inline double fl_log1p(double x) { return log1p(x); }
+C10_HOST_DEVICE inline float fl_pow(float x, float y) { return powf(x, y); }
+C10_HOST_DEVICE inline double fl_pow(double x, double y) { return pow(x, y); }
+C10_HOST_DEVICE inline float fl_abs(float x) { return fabsf(x); }
+C10_HOST_DEVICE inline double fl_abs(double x) { return fabs(x); }
 
 template <typename T>
 struct FocalLossParams {
@@ -38,7 +48,7 @@ struct FocalLossParams {
       case 2:
         return q * q;
       default:
-        return ::pow(q, gamma);
+        return fl_pow(q, gamma);
     }
   }
 };
@@ -53,8 +63,8 @@ struct FocalTerms {
 
 template <typename T>
 C10_HOST_DEVICE inline FocalTerms<T> focal_terms(T x, bool positive) {
-  const T e = ::exp(-::fabs(x));
-  const T log1p_e = ::log1p(e);
+  const T e = fl_exp(-fl_abs(x));
+  const T log1p_e = fl_log1p(e);
   const T inv = T(1) / (T(1) + e);  // sigmoid(|x|)
   const T p = x >= T(0) ? inv : e * inv;
   const T one_minus_p = x >= T(0) ? e * inv : inv;

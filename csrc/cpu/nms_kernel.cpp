@@ -17,9 +17,11 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <type_traits>
 #include <vector>
 
 #include "checks.h"
+#include "cpu/vectorized.h"
 
 namespace maskrcnn_benchmark {
 namespace cpu {
@@ -68,6 +70,12 @@ void gather_boxes(const scalar_t* boxes, const int64_t* order, int64_t n, Sorted
 template <typename T>
 inline void suppress_overlaps(const SortedBoxes<T>& s, int64_t i, int64_t n, T threshold, int32_t* suppressed) {
   const T ix1 = s.x1[i], iy1 = s.y1[i], ix2 = s.x2[i], iy2 = s.y2[i], iarea = s.area[i];
+  if constexpr (std::is_same_v<T, float>) {
+    suppress_overlaps_f32(
+        s.x1.data(), s.y1.data(), s.x2.data(), s.y2.data(), s.area.data(), i + 1, n, ix1, iy1, ix2, iy2, iarea,
+        threshold, suppressed);
+    return;
+  }
   const T* __restrict x1 = s.x1.data();
   const T* __restrict y1 = s.y1.data();
   const T* __restrict x2 = s.x2.data();

@@ -1,10 +1,10 @@
 // CPU kernels of roi_pool (max pooling over rounded RoI bins, with argmax for the backward).
 //
-// Forward: threads split the RoIs. Large workloads read the input channels-last so one bin position is a
-// contiguous run of C values and the running max/argmax is a vectorised select over channels; small ones
-// scan NCHW rows directly. The argmax is the flat h * W + w index in the channel plane either way, and ties
-// keep the first maximum in row-major order, as torchvision does.
-// Backward: threads split the channels (each owns its grad_input planes, no atomics).
+// Large workloads run on channel blocks (see channel_blocks.h): threads split (block, image) pairs and the
+// running max/argmax of a bin is a vectorised select over 16 channels per pixel; the backward adds each
+// gradient at its argmax inside the block buffer and writes grad_input once. Small workloads scan NCHW rows
+// directly. The argmax is the flat h * W + w index in the channel plane either way, and ties keep the first
+// maximum in row-major order, as torchvision does.
 #include <ATen/ATen.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
@@ -17,7 +17,9 @@
 #include <vector>
 
 #include "checks.h"
+#include "cpu/channel_blocks.h"
 #include "cpu/cpu_helpers.h"
+#include "cpu/vectorized.h"
 #include "roi_geometry.h"
 
 namespace maskrcnn_benchmark {
@@ -96,50 +98,74 @@ void forward_nchw(
   });
 }
 
-// Running max/argmax over channels at one pixel: written branch-free so it vectorises.
-template <typename acc_t, typename scalar_t>
-inline void max_update(
-    acc_t* __restrict best, int32_t* __restrict best_idx, const scalar_t* __restrict v, int32_t idx, int64_t n) {
-  for (int64_t c = 0; c < n; ++c) {
-    const acc_t x = static_cast<acc_t>(v[c]);
-    const bool greater = x > best[c];
-    best[c] = greater ? x : best[c];
-    best_idx[c] = greater ? idx : best_idx[c];
+// One RoI on one channel block: max and argmax of every bin, res_*[bin * kChannelBlock + i].
+template <typename acc_t>
+MASKRCNN_CPU_CLONES void pool_roi_on_block(
+    const acc_t* __restrict buf, int width, const PoolBins& b, int pooled_h, int pooled_w, acc_t* __restrict res_val,
+    int32_t* __restrict res_idx) {
+  constexpr int B = kChannelBlock;
+  for (int p = 0; p < pooled_h; ++p) {
+    for (int q = 0; q < pooled_w; ++q) {
+      const bool empty = b.he[p] <= b.hs[p] || b.we[q] <= b.ws[q];
+      using Vec = typename BlockVector<acc_t>::type;
+      using Mask = typename BlockVector<acc_t>::mask;
+      Vec best = Vec{} + (empty ? acc_t(0) : pool_init<acc_t>());
+      Mask best_idx = Mask{} - 1;
+      for (int h = b.hs[p]; h < b.he[p]; ++h) {
+        for (int w = b.ws[q]; w < b.we[q]; ++w) {
+          const int32_t idx = h * width + w;
+          const Vec v = load_block(buf + static_cast<int64_t>(idx) * B);
+          const Mask greater = v > best;
+          best = greater ? v : best;
+          best_idx = greater ? (Mask{} + idx) : best_idx;
+        }
+      }
+      const int bin = p * pooled_w + q;
+      store_block(res_val + bin * B, best);
+      for (int i = 0; i < B; ++i) {
+        res_idx[bin * B + i] = static_cast<int32_t>(best_idx[i]);
+      }
+    }
   }
 }
 
 template <typename scalar_t>
-void forward_nhwc(
-    const scalar_t* input_nhwc, const scalar_t* rois, const std::vector<int64_t>& batch, int64_t num_rois,
-    int64_t channels, int height, int width, int pooled_h, int pooled_w, double spatial_scale, scalar_t* output,
-    int32_t* argmax) {
+void forward_blocks(
+    const scalar_t* input, int64_t stride_image, int64_t stride_c, int64_t stride_p, const scalar_t* rois,
+    const std::vector<int64_t>& batch, int64_t batch_size, int64_t channels, int height, int width, int pooled_h,
+    int pooled_w, double spatial_scale, scalar_t* output, int32_t* argmax) {
   using acc_t = at::opmath_type<scalar_t>;
-  const int64_t plane = static_cast<int64_t>(height) * width;
+  constexpr int B = kChannelBlock;
+  const int64_t num_rois = static_cast<int64_t>(batch.size());
+  const int64_t pixels = static_cast<int64_t>(height) * width;
   const int64_t bins = static_cast<int64_t>(pooled_h) * pooled_w;
-  at::parallel_for(0, num_rois, 1, [&](int64_t begin, int64_t end) {
-    PoolBins b;
-    std::vector<acc_t> best(channels);
-    std::vector<int32_t> best_idx(channels);
-    for (int64_t k = begin; k < end; ++k) {
-      compute_pool_bins<acc_t>(rois + k * 5, static_cast<acc_t>(spatial_scale), pooled_h, pooled_w, height, width, &b);
-      const scalar_t* image = input_nhwc + batch[k] * plane * channels;
-      scalar_t* out = output + k * channels * bins;
-      int32_t* arg = argmax + k * channels * bins;
-      for (int p = 0; p < pooled_h; ++p) {
-        for (int q = 0; q < pooled_w; ++q) {
-          const bool empty = b.he[p] <= b.hs[p] || b.we[q] <= b.ws[q];
-          std::fill(best.begin(), best.end(), empty ? acc_t(0) : pool_init<acc_t>());
-          std::fill(best_idx.begin(), best_idx.end(), -1);
-          for (int h = b.hs[p]; h < b.he[p]; ++h) {
-            for (int w = b.ws[q]; w < b.we[q]; ++w) {
-              const int32_t idx = h * width + w;
-              max_update<acc_t, scalar_t>(best.data(), best_idx.data(), image + idx * channels, idx, channels);
-            }
-          }
-          const int64_t bin = p * pooled_w + q;
-          for (int64_t c = 0; c < channels; ++c) {
-            out[c * bins + bin] = static_cast<scalar_t>(best[c]);
-            arg[c * bins + bin] = best_idx[c];
+  std::vector<PoolBins> roi_bins(num_rois);
+  for (int64_t k = 0; k < num_rois; ++k) {
+    compute_pool_bins<acc_t>(rois + k * 5, static_cast<acc_t>(spatial_scale), pooled_h, pooled_w, height, width,
+                             &roi_bins[k]);
+  }
+  const auto groups = rois_by_image(batch, batch_size);
+  const int64_t num_blocks = (channels + B - 1) / B;
+  at::parallel_for(0, num_blocks * batch_size, 1, [&](int64_t begin, int64_t end) {
+    std::vector<acc_t> buf(pixels * B);
+    std::vector<acc_t> res_val(bins * B);
+    std::vector<int32_t> res_idx(bins * B);
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t b = task % batch_size;
+      const int64_t c0 = (task / batch_size) * B;
+      const int count = static_cast<int>(std::min<int64_t>(B, channels - c0));
+      if (groups[b].empty()) {
+        continue;
+      }
+      load_channel_block(input + b * stride_image, pixels, stride_c, stride_p, c0, count, buf.data());
+      for (const int64_t k : groups[b]) {
+        pool_roi_on_block<acc_t>(buf.data(), width, roi_bins[k], pooled_h, pooled_w, res_val.data(), res_idx.data());
+        scalar_t* out = output + (k * channels + c0) * bins;
+        int32_t* arg = argmax + (k * channels + c0) * bins;
+        for (int i = 0; i < count; ++i) {
+          for (int64_t bin = 0; bin < bins; ++bin) {
+            out[i * bins + bin] = static_cast<scalar_t>(res_val[bin * B + i]);
+            arg[i * bins + bin] = res_idx[bin * B + i];
           }
         }
       }
@@ -147,17 +173,16 @@ void forward_nhwc(
   });
 }
 
-// Channels-last pays for its layout copy once the RoIs cover a good part of the feature map.
+// Channel blocks pay for reading the whole input once per block when the RoIs cover a good part of the map.
 template <typename scalar_t>
-bool use_channels_last(
-    const at::Tensor& input, const scalar_t* rois, int64_t num_rois, double spatial_scale) {
+bool use_channel_blocks(const at::Tensor& input, const scalar_t* rois, int64_t num_rois, double spatial_scale) {
+  using acc_t = at::opmath_type<scalar_t>;
+  if (!channel_block_fits(input.size(2), input.size(3), sizeof(acc_t))) {
+    return false;
+  }
   if (input.is_contiguous(at::MemoryFormat::ChannelsLast) && !input.is_contiguous()) {
     return true;
   }
-  if (input.size(1) < 16) {
-    return false;
-  }
-  using acc_t = at::opmath_type<scalar_t>;
   const double height = static_cast<double>(input.size(2));
   const double width = static_cast<double>(input.size(3));
   double area = 0;
@@ -195,11 +220,13 @@ std::tuple<at::Tensor, at::Tensor> roi_pool_forward_cpu(
     const int w = static_cast<int>(input.size(3));
     const int ph = static_cast<int>(pooled_height);
     const int pw = static_cast<int>(pooled_width);
-    if (use_channels_last<scalar_t>(input, rois_ptr, num_rois, spatial_scale)) {
-      auto input_nhwc = input.contiguous(at::MemoryFormat::ChannelsLast);
-      forward_nhwc<scalar_t>(
-          input_nhwc.data_ptr<scalar_t>(), rois_ptr, batch, num_rois, channels, h, w, ph, pw, spatial_scale,
-          output.data_ptr<scalar_t>(), argmax.data_ptr<int32_t>());
+    if (use_channel_blocks<scalar_t>(input, rois_ptr, num_rois, spatial_scale)) {
+      const bool channels_last = input.is_contiguous(at::MemoryFormat::ChannelsLast) && !input.is_contiguous();
+      auto input_c = channels_last ? input : input.contiguous();
+      forward_blocks<scalar_t>(
+          input_c.data_ptr<scalar_t>(), input_c.stride(0), input_c.stride(1), input_c.stride(3), rois_ptr, batch,
+          input.size(0), channels, h, w, ph, pw, spatial_scale, output.data_ptr<scalar_t>(),
+          argmax.data_ptr<int32_t>());
     } else {
       auto input_c = input.contiguous();
       forward_nchw<scalar_t>(
@@ -231,6 +258,37 @@ void backward_by_channel(
   });
 }
 
+template <typename scalar_t>
+void backward_blocks(
+    const scalar_t* grad, const int32_t* argmax, const std::vector<int64_t>& batch, int64_t batch_size,
+    int64_t channels, int64_t pixels, int64_t bins, scalar_t* grad_input) {
+  using acc_t = at::opmath_type<scalar_t>;
+  constexpr int B = kChannelBlock;
+  const auto groups = rois_by_image(batch, batch_size);
+  const int64_t num_blocks = (channels + B - 1) / B;
+  at::parallel_for(0, num_blocks * batch_size, 1, [&](int64_t begin, int64_t end) {
+    std::vector<acc_t> buf(pixels * B);
+    for (int64_t task = begin; task < end; ++task) {
+      const int64_t b = task % batch_size;
+      const int64_t c0 = (task / batch_size) * B;
+      const int count = static_cast<int>(std::min<int64_t>(B, channels - c0));
+      std::fill(buf.begin(), buf.end(), acc_t(0));
+      for (const int64_t k : groups[b]) {
+        for (int i = 0; i < count; ++i) {
+          const scalar_t* g = grad + (k * channels + c0 + i) * bins;
+          const int32_t* arg = argmax + (k * channels + c0 + i) * bins;
+          for (int64_t bin = 0; bin < bins; ++bin) {
+            if (arg[bin] >= 0) {
+              buf[static_cast<int64_t>(arg[bin]) * B + i] += static_cast<acc_t>(g[bin]);
+            }
+          }
+        }
+      }
+      store_channel_block(buf.data(), pixels, c0, count, grad_input + b * channels * pixels);
+    }
+  });
+}
+
 at::Tensor roi_pool_backward_cpu(
     const at::Tensor& grad, const at::Tensor& rois, const at::Tensor& argmax, double spatial_scale,
     int64_t pooled_height, int64_t pooled_width, int64_t batch_size, int64_t channels, int64_t height,
@@ -241,10 +299,13 @@ at::Tensor roi_pool_backward_cpu(
       argmax.sizes() == grad.sizes() && argmax.scalar_type() == at::kInt,
       "roi_pool backward: argmax must be an int32 tensor shaped like grad ", grad.sizes(), ", got ",
       argmax.scalar_type(), " ", argmax.sizes());
-  auto grad_input = at::zeros({batch_size, channels, height, width}, grad.options());
-  if (rois.size(0) == 0 || grad_input.numel() == 0) {
-    return grad_input;
+  if (rois.size(0) == 0 || batch_size * channels * height * width == 0) {
+    return at::zeros({batch_size, channels, height, width}, grad.options());
   }
+  // The channel-block path writes every element of grad_input, so it needs no zero fill.
+  const bool blocks = channel_block_fits(height, width, grad.scalar_type() == at::kDouble ? 8 : 4);
+  auto grad_input = blocks ? at::empty({batch_size, channels, height, width}, grad.options())
+                           : at::zeros({batch_size, channels, height, width}, grad.options());
   auto grad_c = grad.contiguous();
   auto rois_c = rois.contiguous();
   auto argmax_c = argmax.contiguous();
@@ -253,7 +314,11 @@ at::Tensor roi_pool_backward_cpu(
     const auto batch = roi_batch_indices("roi_pool backward", rois_c.data_ptr<scalar_t>(), rois.size(0), batch_size);
     const int64_t plane = height * width;
     const int64_t bins = pooled_height * pooled_width;
-    if constexpr (std::is_same_v<acc_t, scalar_t>) {
+    if (blocks) {
+      backward_blocks<scalar_t>(
+          grad_c.data_ptr<scalar_t>(), argmax_c.data_ptr<int32_t>(), batch, batch_size, channels, plane, bins,
+          grad_input.data_ptr<scalar_t>());
+    } else if constexpr (std::is_same_v<acc_t, scalar_t>) {
       backward_by_channel<scalar_t, scalar_t>(
           grad_c.data_ptr<scalar_t>(), argmax_c.data_ptr<int32_t>(), batch, rois.size(0), channels, plane, bins,
           grad_input.data_ptr<scalar_t>());

@@ -1,12 +1,19 @@
 // CPU kernels of sigmoid_focal_loss: one fused pass per direction (torchvision's version is a chain of ~10
 // elementwise ops and their autograd), threads split the rows. Labels: 0 = background, k in 1..C marks
 // column k-1 positive, -1 = ignored row (loss 0, gradient 0).
+//
+// float32 rows with gamma 0, 1 or 2 take a vectorised pass that treats every column as a negative and then
+// fix up the one positive column; other dtypes and gammas use the scalar formula per element.
 #include <ATen/ATen.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <algorithm>
+#include <type_traits>
+
 #include "checks.h"
+#include "cpu/vectorized.h"
 #include "focal_loss_math.h"
 
 namespace maskrcnn_benchmark {
@@ -20,16 +27,53 @@ int64_t row_grain(int64_t num_classes) {
 
 at::Tensor checked_labels(const char* op, const at::Tensor& labels, int64_t num_classes) {
   auto labels_l = labels.to(at::kLong).contiguous();
-  if (labels_l.numel() > 0) {
-    const int64_t* lab = labels_l.data_ptr<int64_t>();
-    for (int64_t n = 0; n < labels_l.numel(); ++n) {
-      TORCH_CHECK(
-          lab[n] >= -1 && lab[n] <= num_classes,
-          op, ": labels must be -1 (ignore), 0 (background) or 1..", num_classes, " (number of columns of logits), "
-          "got labels[", n, "] = ", lab[n]);
-    }
+  const int64_t* lab = labels_l.data_ptr<int64_t>();
+  for (int64_t n = 0; n < labels_l.numel(); ++n) {
+    TORCH_CHECK(
+        lab[n] >= -1 && lab[n] <= num_classes,
+        op, ": labels must be -1 (ignore), 0 (background) or 1..", num_classes, " (number of columns of logits), ",
+        "got labels[", n, "] = ", lab[n]);
   }
   return labels_l;
+}
+
+// Loss of one row whose positive column is `positive` (-1: none).
+template <typename scalar_t>
+void loss_row(const scalar_t* x, int64_t cols, int64_t positive, const FocalLossParams<at::opmath_type<scalar_t>>& prm,
+              scalar_t* out) {
+  using acc_t = at::opmath_type<scalar_t>;
+  if constexpr (std::is_same_v<scalar_t, float>) {
+    if (prm.gamma_int >= 0) {
+      focal_loss_negatives_f32(x, out, cols, prm.alpha_neg, prm.gamma_int);
+      if (positive >= 0) {
+        out[positive] = focal_loss_value<float>(x[positive], true, prm);
+      }
+      return;
+    }
+  }
+  for (int64_t j = 0; j < cols; ++j) {
+    out[j] = static_cast<scalar_t>(focal_loss_value<acc_t>(static_cast<acc_t>(x[j]), j == positive, prm));
+  }
+}
+
+// Gradient of one row times the incoming gradient g (g_stride 0: one shared value).
+template <typename scalar_t>
+void grad_row(const scalar_t* x, const scalar_t* g, int64_t g_stride, int64_t cols, int64_t positive,
+              const FocalLossParams<at::opmath_type<scalar_t>>& prm, scalar_t* out) {
+  using acc_t = at::opmath_type<scalar_t>;
+  if constexpr (std::is_same_v<scalar_t, float>) {
+    if (prm.gamma_int >= 0) {
+      focal_loss_negatives_grad_f32(x, g, g_stride, out, cols, prm.alpha_neg, prm.gamma_int);
+      if (positive >= 0) {
+        out[positive] = g[positive * g_stride] * focal_loss_grad<float>(x[positive], true, prm);
+      }
+      return;
+    }
+  }
+  for (int64_t j = 0; j < cols; ++j) {
+    out[j] = static_cast<scalar_t>(
+        static_cast<acc_t>(g[j * g_stride]) * focal_loss_grad<acc_t>(static_cast<acc_t>(x[j]), j == positive, prm));
+  }
 }
 
 at::Tensor sigmoid_focal_loss_forward_cpu(const at::Tensor& logits, const at::Tensor& labels, double gamma, double alpha) {
@@ -50,15 +94,10 @@ at::Tensor sigmoid_focal_loss_forward_cpu(const at::Tensor& logits, const at::Te
     scalar_t* out = loss.data_ptr<scalar_t>();
     at::parallel_for(0, rows, row_grain(cols), [&](int64_t begin, int64_t end) {
       for (int64_t n = begin; n < end; ++n) {
-        const scalar_t* xr = x + n * cols;
-        scalar_t* o = out + n * cols;
         if (lab[n] < 0) {
-          std::fill(o, o + cols, scalar_t(0));
-          continue;
-        }
-        const int64_t positive = lab[n] - 1;  // column of the positive class, -1 for background
-        for (int64_t j = 0; j < cols; ++j) {
-          o[j] = static_cast<scalar_t>(focal_loss_value<acc_t>(static_cast<acc_t>(xr[j]), j == positive, prm));
+          std::fill(out + n * cols, out + (n + 1) * cols, scalar_t(0));
+        } else {
+          loss_row<scalar_t>(x + n * cols, cols, lab[n] - 1, prm, out + n * cols);
         }
       }
     });
@@ -93,17 +132,11 @@ at::Tensor sigmoid_focal_loss_backward_cpu(
     scalar_t* out = grad_logits.data_ptr<scalar_t>();
     at::parallel_for(0, rows, row_grain(cols), [&](int64_t begin, int64_t end) {
       for (int64_t n = begin; n < end; ++n) {
-        const scalar_t* xr = x + n * cols;
-        const scalar_t* gr = scalar_grad ? g : g + n * cols;
-        scalar_t* o = out + n * cols;
         if (lab[n] < 0) {
-          std::fill(o, o + cols, scalar_t(0));
-          continue;
-        }
-        const int64_t positive = lab[n] - 1;
-        for (int64_t j = 0; j < cols; ++j) {
-          const acc_t gv = static_cast<acc_t>(scalar_grad ? gr[0] : gr[j]);
-          o[j] = static_cast<scalar_t>(gv * focal_loss_grad<acc_t>(static_cast<acc_t>(xr[j]), j == positive, prm));
+          std::fill(out + n * cols, out + (n + 1) * cols, scalar_t(0));
+        } else {
+          grad_row<scalar_t>(
+              x + n * cols, scalar_grad ? g : g + n * cols, scalar_grad ? 0 : 1, cols, lab[n] - 1, prm, out + n * cols);
         }
       }
     });
