@@ -3,6 +3,8 @@ import math
 
 import torch
 
+from .utils import float32_at_least
+
 
 class BoxCoder:
     """Encodes boxes as offsets from reference boxes (anchors or proposals) and decodes them back.
@@ -11,6 +13,7 @@ class BoxCoder:
     the code is (wx * (X - x) / w, wy * (Y - y) / h, ww * log(W / w), wh * log(H / h)) for the weights
     (wx, wy, ww, wh). Coordinates are continuous (width = x2 - x1, no legacy +1). Decoding clamps the
     log-size terms at `bbox_xform_clip`, so that one wild prediction cannot overflow exp().
+    Both directions compute in float32 at least (float64 stays float64), whatever the input dtype.
     """
 
     def __init__(self, weights, bbox_xform_clip=math.log(1000.0 / 16)):
@@ -22,6 +25,8 @@ class BoxCoder:
     def encode(self, reference_boxes, proposals):
         """Codes [..., 4] of `reference_boxes` (the targets, e.g. ground truth) relative to
         `proposals` (the boxes they are predicted from), both [..., 4] xyxy."""
+        reference_boxes = float32_at_least(reference_boxes)
+        proposals = float32_at_least(proposals)
         wx, wy, ww, wh = self.weights
         ex_w = proposals[..., 2] - proposals[..., 0]
         ex_h = proposals[..., 3] - proposals[..., 1]
@@ -37,7 +42,9 @@ class BoxCoder:
     def decode(self, rel_codes, boxes):
         """Boxes from codes: `rel_codes` [..., 4 * k] (k boxes per reference, e.g. one per class)
         applied to `boxes` [..., 4] -> [..., 4 * k] xyxy."""
-        boxes = boxes.to(rel_codes.dtype)
+        rel_codes = float32_at_least(rel_codes)
+        boxes = boxes.to(torch.promote_types(rel_codes.dtype, boxes.dtype))
+        rel_codes = rel_codes.to(boxes.dtype)
         wx, wy, ww, wh = self.weights
         widths = (boxes[..., 2] - boxes[..., 0]).unsqueeze(-1)
         heights = (boxes[..., 3] - boxes[..., 1]).unsqueeze(-1)

@@ -72,7 +72,9 @@ class Pooler(nn.Module):
         if len(x) < len(self.scales):
             raise ValueError(f"Pooler built for {len(self.scales)} levels got {len(x)} feature maps")
         x = x[:len(self.scales)]
-        rois = boxes_to_rois(boxes).to(x[0].dtype)
+        rois = boxes_to_rois(boxes)
+        if not torch.is_autocast_enabled(x[0].device.type):
+            rois = rois.to(x[0].dtype)  # the op wants one dtype; under autocast it casts itself
         if len(x) == 1:
             return self._align(x[0], rois, self.scales[0])
         if rois.shape[0] == 0:

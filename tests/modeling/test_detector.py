@@ -183,3 +183,18 @@ def test_faster_rcnn_overfits_one_image():
 def test_unsupported_settings_are_refused(key, value):
     with pytest.raises(ValueError, match=key.replace(".", r"\.")):
         build_detection_model(load_config("", SMALL + [key, value]))
+
+
+def test_bfloat16_autocast_keeps_boxes_and_losses_in_float32():
+    model = _model("mask").train()
+    images, targets = _batch()
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        losses = model(images, targets)
+    assert all(v.dtype == torch.float32 and math.isfinite(v.item()) for v in losses.values())
+    sum(losses.values()).backward()
+    model.eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        (result, _) = model(images)
+    assert result.bbox.dtype == torch.float32 and len(result) > 0
+    assert result.get_field("scores").dtype == torch.float32
+    assert result.get_field("mask").dtype == torch.float32

@@ -89,8 +89,9 @@ class RPNPostProcessor:
                 zip(anchors, objectness, box_regression)):
             k = min(self.pre_nms_top_n, logits_l.shape[1])
             top_logits, top_idx = logits_l.topk(k, dim=1, sorted=False)
-            boxes.append(self.box_coder.decode(deltas_l[image_idx, top_idx], anchors_l[top_idx]))
-            scores.append(top_logits)
+            decoded = self.box_coder.decode(deltas_l[image_idx, top_idx], anchors_l[top_idx])
+            boxes.append(decoded)
+            scores.append(top_logits.to(decoded.dtype))
             levels.append(torch.full((k,), level, dtype=torch.int64, device=top_idx.device))
         return torch.cat(boxes, 1), torch.cat(scores, 1), torch.cat(levels)
 

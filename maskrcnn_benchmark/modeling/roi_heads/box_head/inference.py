@@ -24,10 +24,9 @@ class PostProcessor:
         self.cls_agnostic_bbox_reg = cls_agnostic_bbox_reg
 
     def __call__(self, class_logits, box_regression, proposals):
-        probs = F.softmax(class_logits, -1)
-        num_classes = probs.shape[1]
         concat_boxes = torch.cat([p.convert("xyxy").bbox for p in proposals])
         decoded = self.box_coder.decode(box_regression, concat_boxes).view(len(concat_boxes), -1, 4)
+        probs = F.softmax(class_logits.to(decoded.dtype), -1)
         counts = [len(p) for p in proposals]
         return [self._filter(b, s, p.size) for b, s, p in
                 zip(decoded.split(counts), probs.split(counts), proposals)]

@@ -33,10 +33,10 @@ class RetinaNetPostProcessor:
             flat = logits_l.reshape(num_images, -1)
             k = min(self.pre_nms_top_n, flat.shape[1])
             top_logits, top_idx = flat.topk(k, dim=1, sorted=False)
-            top_scores = top_logits.sigmoid()
             anchor_idx = torch.div(top_idx, num_fg, rounding_mode="floor")
-            boxes.append(self.box_coder.decode(deltas_l[image_idx, anchor_idx],
-                                               anchors_l[anchor_idx]))
+            decoded = self.box_coder.decode(deltas_l[image_idx, anchor_idx], anchors_l[anchor_idx])
+            top_scores = top_logits.to(decoded.dtype).sigmoid()
+            boxes.append(decoded)
             scores.append(top_scores)
             labels.append(top_idx % num_fg + 1)
             valid.append(top_scores > self.score_thresh)

@@ -3,6 +3,7 @@ import torch
 
 from maskrcnn_benchmark.layers import sigmoid_focal_loss, smooth_l1_loss
 from maskrcnn_benchmark.modeling.matcher import Matcher
+from maskrcnn_benchmark.modeling.utils import float32_at_least
 
 from ..loss import assign_anchors, positive_regression_targets
 
@@ -36,8 +37,10 @@ class RetinaNetLossComputation:
         positive = labels > 0
         num_pos = int(positive.sum())
         num_images = labels.shape[0]
-        cls_loss = sigmoid_focal_loss(box_cls.reshape(-1, box_cls.shape[-1]), labels.reshape(-1),
-                                      self.gamma, self.alpha).sum() / (num_pos + num_images)
+        # float32 logits: a sum over every anchor and class must not accumulate in half precision
+        logits = float32_at_least(box_cls).reshape(-1, box_cls.shape[-1])
+        cls_loss = sigmoid_focal_loss(logits, labels.reshape(-1), self.gamma,
+                                      self.alpha).sum() / (num_pos + num_images)
         image_idx, anchor_idx, codes = positive_regression_targets(
             anchors, targets, matched_idxs, positive, self.box_coder)
         reg_loss = smooth_l1_loss(box_regression[image_idx, anchor_idx], codes,
