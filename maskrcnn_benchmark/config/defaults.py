@@ -42,6 +42,8 @@ _C.MODEL.RESNETS.STRIDE_IN_1X1 = True
 _C.MODEL.RESNETS.TRANS_FUNC = "BottleneckWithFixedBatchNorm"
 _C.MODEL.RESNETS.STEM_FUNC = "StemWithFixedBatchNorm"
 _C.MODEL.RESNETS.RES5_DILATION = 1
+# Output width of res2 in bottleneck bodies (R-50/101), doubled per stage; basic-block bodies
+# (R-18/34) are WIDTH_PER_GROUP wide at res2 (64) and ignore it.
 _C.MODEL.RESNETS.RES2_OUT_CHANNELS = 256
 _C.MODEL.RESNETS.STEM_OUT_CHANNELS = 64
 _C.MODEL.RESNETS.BACKBONE_OUT_CHANNELS = 256
