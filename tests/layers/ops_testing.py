@@ -1,0 +1,23 @@
+"""Shared helpers of the ops tests: devices to parametrise over and realistic random RoIs."""
+import pytest
+import torch
+
+CUDA_MARK = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+DEVICES = [pytest.param("cpu", id="cpu"), pytest.param("cuda", id="cuda", marks=CUDA_MARK)]
+
+
+def random_rois(num, batch_size, image_h, image_w, generator, dtype=torch.float32):
+    """[num, 5] RoIs (batch_index, x1, y1, x2, y2) in image coordinates: most inside the image, some partly
+    or fully outside it, some tiny (< 1 pixel), some far larger than the image, some degenerate (x2 < x1)."""
+    scale = max(image_h, image_w)
+    centre = torch.rand(num, 2, generator=generator) * torch.tensor([image_w * 1.2, image_h * 1.2]) - torch.tensor(
+        [image_w * 0.1, image_h * 0.1])
+    size = torch.exp(torch.empty(num, 2).uniform_(-3.0, 0.5, generator=generator)) * scale
+    boxes = torch.cat([centre - size / 2, centre + size / 2], dim=1)
+    if num >= 4:
+        boxes[0] = torch.tensor([-0.3 * image_w, -0.2 * image_h, 2.5 * image_w, 3.0 * image_h])  # huge
+        boxes[1] = torch.tensor([3.2, 4.1, 3.6, 4.3])  # tiny
+        boxes[2] = torch.tensor([image_w + 2.0, 1.0, image_w + 9.0, 6.0])  # outside on the right
+        boxes[3] = torch.tensor([6.0, 5.0, 2.0, 3.0])  # x2 < x1, y2 < y1
+    batch_index = torch.randint(0, batch_size, (num, 1), generator=generator).float()
+    return torch.cat([batch_index, boxes], dim=1).to(dtype)
