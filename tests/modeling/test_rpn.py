@@ -2,7 +2,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torchvision.models.detection._utils import BoxCoder as TVBoxCoder
-from torchvision.ops import box_iou, clip_boxes_to_image, nms, remove_small_boxes
+from torchvision.ops import box_iou, clip_boxes_to_image, nms
 
 from maskrcnn_benchmark.modeling.balanced_positive_negative_sampler import (
     BalancedPositiveNegativeSampler)
