@@ -1,8 +1,8 @@
 // Float32 inner loops, built per instruction set (see vectorized.h).
 #include "cpu/vectorized.h"
 
-#include <bit>
 #include <cstdint>
+#include <cstring>
 
 
 namespace maskrcnn_benchmark {
@@ -27,7 +27,9 @@ inline float exp_nonpositive(float x) {
   p = p * r + 5.0000001201e-1f;
   p = p * r2 + r + 1.0f;
   const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
-  const float result = p * std::bit_cast<float>(bits);
+  float scale;
+  std::memcpy(&scale, &bits, sizeof(scale));  // (C++17: no std::bit_cast)
+  const float result = p * scale;
   return x < -87.0f ? 0.0f : result;
 }
 
