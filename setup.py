@@ -13,7 +13,7 @@ import sys
 from setuptools import find_packages, setup
 
 ROOT = os.path.dirname(os.path.abspath(__file__))
-CSRC = os.path.join("csrc")
+CSRC = "csrc"
 
 
 def _has_cudart(home):
@@ -22,14 +22,20 @@ def _has_cudart(home):
     )
 
 
+def _is_toolkit(home):
+    return _has_cudart(home) and os.path.exists(os.path.join(home, "bin", "nvcc"))
+
+
 def _find_cuda_home(cpp_extension):
-    """CUDA_HOME (or CUDA_PATH) from the environment, else torch's guess, else /usr/local/cuda."""
-    candidates = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH"), cpp_extension.CUDA_HOME,
-                  "/usr/local/cuda"]
-    for home in candidates:
-        if _has_cudart(home) and os.path.exists(os.path.join(home, "bin", "nvcc")):
-            return home
-    return None
+    """The CUDA toolkit folder: CUDA_HOME (or CUDA_PATH) when set, which must then be valid; otherwise
+    torch's guess, then /usr/local/cuda. Returns (folder or None, description of what was tried)."""
+    explicit = os.environ.get("CUDA_HOME") or os.environ.get("CUDA_PATH")
+    if explicit:
+        return (explicit if _is_toolkit(explicit) else None), f"CUDA_HOME={explicit}"
+    for home in (cpp_extension.CUDA_HOME, "/usr/local/cuda"):
+        if _is_toolkit(home):
+            return home, home
+    return None, f"torch's default ({cpp_extension.CUDA_HOME}) and /usr/local/cuda"
 
 
 def _want_cuda(torch):
@@ -46,12 +52,12 @@ def get_extensions():
     extension = cpp_extension.CppExtension
 
     if _want_cuda(torch):
-        cuda_home = _find_cuda_home(cpp_extension)
+        cuda_home, tried = _find_cuda_home(cpp_extension)
         if cuda_home is None:
             sys.exit(
                 "setup.py: a CUDA build was requested (FORCE_CUDA=1 or a visible GPU) but no CUDA toolkit "
-                "with bin/nvcc and lib64/libcudart.so was found. Set CUDA_HOME to the toolkit folder "
-                "(e.g. CUDA_HOME=/usr/local/cuda) or unset FORCE_CUDA for a CPU-only build."
+                f"with bin/nvcc and lib64/libcudart.so was found (tried {tried}). Set CUDA_HOME to the toolkit "
+                "folder (e.g. CUDA_HOME=/usr/local/cuda) or unset FORCE_CUDA for a CPU-only build."
             )
         # cpp_extension reads its module-level CUDA_HOME when it compiles and links the .cu files.
         cpp_extension.CUDA_HOME = cuda_home
