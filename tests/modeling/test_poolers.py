@@ -40,6 +40,9 @@ def test_pooler_equals_roi_align_on_the_mapped_level():
     pooler = Pooler(7, scales, sampling_ratio=2)
     out = pooler(feats + [torch.randn(2, 3, 4, 3)], boxes)  # an extra P6 is ignored
     assert out.shape == (40, 3, 7, 7)
+    # NHWC feature maps (a channels-last body) pool to the same values
+    nhwc = [f.contiguous(memory_format=torch.channels_last) for f in feats]
+    torch.testing.assert_close(pooler(nhwc, boxes), out)
     rois = boxes_to_rois(boxes)
     area = (rois[:, 3] - rois[:, 1]) * (rois[:, 4] - rois[:, 2])
     levels = torch.floor(4 + torch.log2(area.sqrt() / 224 + 1e-6)).clamp(2, 5).long() - 2

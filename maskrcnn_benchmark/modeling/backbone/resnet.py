@@ -3,6 +3,7 @@
 Module names follow torchvision's ResNet (conv1, bn1, layer1..layer4, downsample.0/1), so ImageNet
 weights in that layout load into `backbone.body` as they are.
 """
+import torch
 from torch import nn
 
 from maskrcnn_benchmark.layers import make_norm
@@ -85,11 +86,15 @@ class ResNet(nn.Module):
 
     `freeze_at` = k freezes the parameters of the stem (k >= 1) and of layer1..layer{k-1}
     (maskrcnn-benchmark's FREEZE_CONV_BODY_AT); 0 trains everything.
+
+    With `channels_last`, a CPU input is run in NHWC memory format, where oneDNN's convolutions are
+    10-20% faster for ResNets (the values are the same; the outputs, and so the FPN and heads after
+    them, stay NHWC). GPU inputs are left as they come.
     """
 
     def __init__(self, depth, norm="FrozenBN", freeze_at=0, stem_out_channels=64,
                  res2_out_channels=256, num_groups=1, width_per_group=64, stride_in_1x1=True,
-                 res5_dilation=1):
+                 res5_dilation=1, channels_last=True):
         super().__init__()
         if depth not in RESNET_SPECS:
             raise ValueError(f"ResNet depth must be one of {sorted(RESNET_SPECS)}, got {depth}")
@@ -130,6 +135,7 @@ class ResNet(nn.Module):
             self.add_module(f"layer{index + 1}", nn.Sequential(*blocks))
             self.stage_out_channels.append(in_channels)
         self._freeze(freeze_at)
+        self.channels_last = channels_last
 
     def _freeze(self, freeze_at):
         frozen = [[self.conv1, self.bn1]] + [[getattr(self, f"layer{i}")] for i in range(1, 5)]
@@ -139,6 +145,8 @@ class ResNet(nn.Module):
                     p.requires_grad_(False)
 
     def forward(self, x):
+        if self.channels_last and x.device.type == "cpu":
+            x = x.contiguous(memory_format=torch.channels_last)
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         outputs = []
         for layer in (self.layer1, self.layer2, self.layer3, self.layer4):
