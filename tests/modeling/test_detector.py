@@ -154,7 +154,6 @@ def test_arch_goes_to_a_supernet_backbone_only():
         supernet(images, arch=(0,))
 
 
-@pytest.mark.slow
 def test_faster_rcnn_overfits_one_image():
     model = _model("faster").train()
     image = torch.zeros(3, 96, 96)
