@@ -51,7 +51,8 @@ class BoxCoder:
         ctr_x = boxes[..., 0].unsqueeze(-1) + 0.5 * widths
         ctr_y = boxes[..., 1].unsqueeze(-1) + 0.5 * heights
 
-        codes = rel_codes.reshape(*rel_codes.shape[:-1], -1, 4)
+        # explicit k: "-1" is ambiguous when there are no boxes
+        codes = rel_codes.reshape(*rel_codes.shape[:-1], rel_codes.shape[-1] // 4, 4)
         dx = codes[..., 0] / wx
         dy = codes[..., 1] / wy
         dw = (codes[..., 2] / ww).clamp(max=self.bbox_xform_clip)

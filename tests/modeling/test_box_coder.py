@@ -52,3 +52,10 @@ def test_decode_clamps_size_codes():
     box = torch.tensor([[0.0, 0.0, 16.0, 16.0]])
     out = coder.decode(torch.tensor([[0.0, 0.0, 100.0, 100.0]]), box)
     torch.testing.assert_close(out, torch.tensor([[-492.0, -492.0, 508.0, 508.0]]))
+
+
+def test_decode_of_no_boxes_is_empty():
+    coder = BoxCoder((10.0, 10.0, 5.0, 5.0))
+    assert coder.decode(torch.zeros(0, 4), torch.zeros(0, 4)).shape == (0, 4)
+    assert coder.decode(torch.zeros(0, 8), torch.zeros(0, 4)).shape == (0, 8)
+    assert coder.decode(torch.zeros(2, 0, 12), torch.zeros(2, 0, 4)).shape == (2, 0, 12)
