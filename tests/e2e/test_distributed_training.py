@@ -7,6 +7,7 @@ FASTER = "configs/quick_schedules/e2e_faster_rcnn_R_18_FPN_shapes.yaml"
 SUPERNET = "configs/quick_schedules/e2e_faster_rcnn_detnas_fpn_300M_search_shapes.yaml"
 TORCHRUN = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2"]
 
+
 def test_two_process_training_and_evaluation(tiny_datasets, tmp_path):
     out = tmp_path / "faster"
     opts = as_args(TINY + ["SOLVER.MAX_ITER", 3, "SOLVER.IMS_PER_BATCH", 4, "OUTPUT_DIR", out,
