@@ -23,6 +23,7 @@ def test_two_process_training_and_evaluation(tiny_datasets, tmp_path):
     assert "got no prediction" not in log and "evaluating shapes_minival (6 images)" in log
     assert "Traceback" not in proc.stderr
 
+
 def test_two_process_supernet_fine_tuning_trains_one_path_per_step(tiny_datasets, tmp_path):
     out = tmp_path / "supernet"
     opts = as_args(TINY + ["SOLVER.MAX_ITER", 3, "SOLVER.IMS_PER_BATCH", 4, "OUTPUT_DIR", out,
