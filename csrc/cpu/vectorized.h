@@ -1,6 +1,7 @@
-// Float32 inner loops of the CPU kernels, compiled for several instruction sets (AVX-512, AVX2, baseline
-// SSE2) and picked at load time by the CPU's features (GCC target_clones), so one build is both portable
-// and fast. Each loop is branch-free over its contiguous run so the compiler vectorises it.
+// Float32 inner loops of the CPU kernels (and the MASKRCNN_CPU_CLONES marker the other kernels use),
+// compiled for several instruction sets (AVX-512, AVX2, baseline SSE2) and picked at load time by the CPU's
+// features (GCC target_clones), so one build is both portable and fast. Each loop is branch-free over its
+// contiguous run so the compiler vectorises it.
 #pragma once
 #include <cstdint>
 

@@ -63,6 +63,22 @@ def test_reduced_precision_cpu(dtype):
     torch.testing.assert_close(ours.float(), ref, rtol=1e-2, atol=1e-2)
 
 
+def test_large_feature_map_uses_plain_kernels():
+    # More than 1M pixels: a 16-channel block buffer would exceed 64 MB, so the NCHW kernels run.
+    g = torch.Generator().manual_seed(9)
+    x = torch.randn(1, 2, 1030, 1030, generator=g)
+    rois = random_rois(400, 1, 2060, 2060, g)
+    x_ours = x.clone().requires_grad_()
+    x_ref = x.clone().requires_grad_()
+    ours = roi_align(x_ours, rois, 4, 0.5, 2, True)
+    ref = tvo.roi_align(x_ref, rois, 4, 0.5, 2, True)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-6)
+    grad = torch.randn(ours.shape, generator=g)
+    ours.backward(grad)
+    ref.backward(grad)
+    torch.testing.assert_close(x_ours.grad, x_ref.grad, rtol=1e-5, atol=1e-5)
+
+
 def test_empty_rois():
     x = torch.randn(2, 4, 10, 10, requires_grad=True)
     out = roi_align(x, torch.zeros(0, 5), 7, 0.5, 2)

@@ -51,6 +51,22 @@ def test_gradcheck_float64():
     assert torch.autograd.gradcheck(lambda t: roi_pool(t, rois, (3, 2), 1.0), (x,))
 
 
+def test_large_feature_map_uses_plain_kernels():
+    # More than 1M pixels: a 16-channel block buffer would exceed 64 MB, so the NCHW kernels run.
+    g = torch.Generator().manual_seed(9)
+    x = torch.randn(1, 2, 1030, 1030, generator=g)
+    rois = random_rois(400, 1, 2060, 2060, g)
+    x_ours = x.clone().requires_grad_()
+    x_ref = x.clone().requires_grad_()
+    ours = roi_pool(x_ours, rois, 4, 0.5)
+    ref = tvo.roi_pool(x_ref, rois, 4, 0.5)
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-6)
+    grad = torch.randn(ours.shape, generator=g)
+    ours.backward(grad)
+    ref.backward(grad)
+    torch.testing.assert_close(x_ours.grad, x_ref.grad, rtol=1e-5, atol=1e-5)
+
+
 def test_empty_rois():
     x = torch.randn(2, 4, 10, 10, requires_grad=True)
     out = roi_pool(x, torch.zeros(0, 5), 7, 0.5)
