@@ -4,11 +4,19 @@ supernet compared with the fixed body of the same path.
     python tools/benchmark_detnas.py                     # FLOPs table + 300M timing on CPU
     python tools/benchmark_detnas.py --device cuda --sizes 300M 1.3G 3.8G --batch 32
     python tools/benchmark_detnas.py --flops-only
+    python tools/benchmark_detnas.py --no-detector        # without the detector inference part
 
 Timing: forward + backward (train mode, SGD-style zero_grad(set_to_none=True)) of the supernet on
 one path and of the fixed body loaded with that path's weights, alternated iteration by iteration so
 that machine noise hits both alike; the medians and their ratio (target: supernet <= 1.1x fixed)
 are reported.
+
+Detector inference: Faster R-CNN with the DETNAS-COCO-FPN-300M body (its paper config, BN instead
+of SyncBN for one process) against R-50-FPN (configs/e2e_faster_rcnn_R_50_FPN_1x.yaml) on the same
+image (800x1067 by default, each normalised as its config says), batch 1, eval mode; random weights
+with every BN layer set from its input's batch statistics and the class scores spread (as in
+tools/benchmark_detector.py), so that both run the full RPN -> box head -> detection NMS; alternated
+round by round, medians and the ratio DetNAS / R-50.
 """
 import argparse
 import json
@@ -20,6 +28,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
+
+from maskrcnn_benchmark.config import load_config  # noqa: E402
+from maskrcnn_benchmark.modeling.detector import build_detection_model  # noqa: E402
 
 from maskrcnn_benchmark.modeling.backbone.detnas import DetNASBody, DetNASSupernet  # noqa: E402
 from maskrcnn_benchmark.nas import (  # noqa: E402
@@ -90,6 +101,75 @@ def time_supernet_vs_fixed(size, arch, batch, input_size, iters, warmup, device)
             "fixed_all": t_fixed, "supernet_all": t_super}
 
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DETECTOR_CONFIGS = {
+    "DETNAS-COCO-FPN-300M": ("configs/detnas/e2e_faster_rcnn_detnas_fpn_300M_1x.yaml",
+                             ["MODEL.WEIGHT", "", "MODEL.BACKBONE.NORM", "BN", "MODEL.FPN.NORM",
+                              "BN", "MODEL.ROI_BOX_HEAD.NORM", "BN"]),
+    "R-50-FPN": ("configs/e2e_faster_rcnn_R_50_FPN_1x.yaml", ["MODEL.WEIGHT", ""]),
+}
+
+
+def _benchmark_detector_tool():
+    """tools/benchmark_detector.py, for its weight calibration and alternating timer."""
+    tools = os.path.dirname(os.path.abspath(__file__))
+    if tools not in sys.path:
+        sys.path.insert(0, tools)
+    import benchmark_detector
+    return benchmark_detector
+
+
+class _DetectorInference:
+    def __init__(self, model, images, device):
+        self.model, self.images, self.device = model.eval(), images, device
+
+    def run(self, phase="inference"):
+        with torch.inference_mode():
+            out = self.model(self.images)
+        _sync(self.device)
+        return out
+
+
+def time_detector_inference(height, width, iters, warmup, device, seed=0):
+    """Seconds per image of each detector in DETECTOR_CONFIGS (the first against the last)."""
+    bd = _benchmark_detector_tool()
+    runners, rows = {}, []
+    for name, (config, overrides) in DETECTOR_CONFIGS.items():
+        cfg = load_config(os.path.join(REPO, config), overrides)
+        torch.manual_seed(seed)
+        model = build_detection_model(cfg).to(device).eval()
+        # the same image for both, normalised as each config says (DetNAS: BGR 0-255, mean 0)
+        images, _ = bd.synthetic_batch(1, height, width, seed + 2, cfg.INPUT.PIXEL_MEAN,
+                                       cfg.INPUT.PIXEL_STD)
+        calib, _ = bd.synthetic_batch(1, height, width, seed + 1, cfg.INPUT.PIXEL_MEAN,
+                                      cfg.INPUT.PIXEL_STD)
+        calib = [c.to(device) for c in calib]
+
+        def run(model=model, calib=calib):
+            with torch.no_grad():
+                model(calib)
+
+        bd.calibrate_norm_statistics(model, run)
+        bd.spread_class_scores(model.roi_heads["box"].predictor.cls_score, run)
+        runner = _DetectorInference(model, [i.to(device) for i in images], device)
+        with bd.ForwardRecorder(bd.work_probes(model, "ours")) as rec:
+            out = runner.run()
+        proposals = [n for call in rec["proposals"] for n in call]
+        print(f"  {name}: proposals per image {proposals}, RoIs pooled {sum(rec['rois'])}, "
+              f"detections {[len(o) for o in out]}, max |FPN output| "
+              f"{max(rec['fpn_max_abs']):.1f}", flush=True)
+        runners[name] = runner
+    times = bd.time_alternating(runners, "inference", warmup, iters)
+    names = list(DETECTOR_CONFIGS)
+    reference = statistics.median(times[names[-1]]["wall"])
+    for name in names:
+        wall, cpu = statistics.median(times[name]["wall"]), statistics.median(times[name]["cpu"])
+        rows.append({"detector": name, "input": f"{height}x{width}", "device": str(device),
+                     "wall_s": wall, "cpu_s": cpu, "min_wall_s": min(times[name]["wall"]),
+                     "ratio": wall / reference, "wall_all": times[name]["wall"]})
+    return rows
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -103,6 +183,12 @@ def main(argv=None):
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     p.add_argument("--flops-only", action="store_true")
+    p.add_argument("--no-detector", action="store_true",
+                   help="skip the detector inference comparison")
+    p.add_argument("--detector-size", type=int, nargs=2, default=(800, 1067),
+                   metavar=("H", "W"), help="detector input (default 800 1067)")
+    p.add_argument("--detector-iters", type=int, default=5)
+    p.add_argument("--detector-warmup", type=int, default=1)
     p.add_argument("--json", default="", help="also write the results here")
     args = p.parse_args(argv)
     if args.threads > 0:
@@ -125,6 +211,19 @@ def main(argv=None):
             print(f"| {size} | {r['arch']} | {r['fixed_s'] * 1e3:.1f} ms | "
                   f"{r['supernet_s'] * 1e3:.1f} ms | {r['ratio']:.3f} | {r['ratio_of_min']:.3f} |",
                   flush=True)
+    if not args.flops_only and not args.no_detector:
+        height, width = args.detector_size
+        print(f"\nDetector inference (Faster R-CNN + FPN), batch 1, {height}x{width} on "
+              f"{device} ({torch.get_num_threads()} threads), median of {args.detector_iters}")
+        rows = time_detector_inference(height, width, args.detector_iters, args.detector_warmup,
+                                       device)
+        results["detector_inference"] = rows
+        print("| detector | input | wall s/image | CPU s/image (process_time) | min wall | "
+              "ratio to R-50-FPN (median wall) |")
+        print("|---|---|---|---|---|---|")
+        for r in rows:
+            print(f"| {r['detector']} | {r['input']} | {r['wall_s']:.3f} | {r['cpu_s']:.3f} | "
+                  f"{r['min_wall_s']:.3f} | {r['ratio']:.3f} |", flush=True)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=1)
