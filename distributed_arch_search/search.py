@@ -383,8 +383,6 @@ class SearchMaster:
             report.write_best_arch_yaml(os.path.join(self.output_dir, "best_arch.yaml"), best["arch"])
             logger.info("best architecture %s: AP %.4f, %.1f MFLOPs", best["arch"], best["ap"], best["flops"] / 1e6)
             print(f"MODEL.BACKBONE.ARCH {best['arch']}", flush=True)
-            # yacs reads an unquoted all-digit override as an int; the quoted form stays a string.
-            logger.info("on a command line: MODEL.BACKBONE.ARCH \"'%s'\"  (or use best_arch.yaml)", best["arch"])
         else:
             logger.error("no candidate was evaluated successfully")
         logger.info("wrote %s, %s, best_arch.yaml to %s", RESULTS_NAME, PLOT_NAME, self.output_dir)
