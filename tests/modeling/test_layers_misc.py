@@ -44,6 +44,20 @@ def test_frozen_bn_passes_gradient_to_input_only():
     torch.testing.assert_close(x.grad, scale.view(1, 3, 1, 1).expand_as(x))
 
 
+def test_frozen_bn_with_gradient_matches_eval_batchnorm_and_saves_no_activation():
+    bn = _random_bn(4, seed=2)
+    frozen = FrozenBatchNorm2d(4)
+    frozen.load_state_dict(bn.state_dict())
+    x = torch.randn(2, 4, 8, 8).contiguous(memory_format=torch.channels_last).requires_grad_()
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t,
+                                                  lambda t: t):
+        y = frozen(x)
+    torch.testing.assert_close(y, bn(x.detach()))
+    assert y.dtype == x.dtype
+    assert max(saved, default=0) < x.numel()  # the per-channel scale only, not x
+
+
 def test_smooth_l1_by_hand():
     inp = torch.tensor([0.0, 0.05, 0.5, -2.0])
     tgt = torch.zeros(4)
