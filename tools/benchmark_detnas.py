@@ -130,6 +130,37 @@ class _DetectorInference:
         return out
 
 
+DETECTOR_STAGES = ("body", "fpn", "rpn", "roi_heads")
+
+
+def stage_seconds(runner, passes):
+    """Median seconds per stage (body, FPN, RPN, ROI heads) over `passes` runs, from forward
+    hooks (with a device sync at each stage boundary on CUDA); separate from the timed runs."""
+    model = runner.model
+    modules = {"body": model.backbone.body, "fpn": model.backbone.fpn, "rpn": model.rpn,
+               "roi_heads": model.roi_heads}
+    seconds = {name: [] for name in modules}
+    starts = {}
+    handles = []
+    for name, module in modules.items():
+        def pre(m, inputs, name=name):
+            _sync(runner.device)
+            starts[name] = time.perf_counter()
+
+        def post(m, inputs, output, name=name):
+            _sync(runner.device)
+            seconds[name].append(time.perf_counter() - starts[name])
+
+        handles += [module.register_forward_pre_hook(pre), module.register_forward_hook(post)]
+    try:
+        for _ in range(passes):
+            runner.run()
+    finally:
+        for h in handles:
+            h.remove()
+    return {name: statistics.median(v) for name, v in seconds.items()}
+
+
 def time_detector_inference(height, width, iters, warmup, device, seed=0):
     """Seconds per image of each detector in DETECTOR_CONFIGS (the first against the last)."""
     bd = _benchmark_detector_tool()
@@ -166,7 +197,8 @@ def time_detector_inference(height, width, iters, warmup, device, seed=0):
         wall, cpu = statistics.median(times[name]["wall"]), statistics.median(times[name]["cpu"])
         rows.append({"detector": name, "input": f"{height}x{width}", "device": str(device),
                      "wall_s": wall, "cpu_s": cpu, "min_wall_s": min(times[name]["wall"]),
-                     "ratio": wall / reference, "wall_all": times[name]["wall"]})
+                     "ratio": wall / reference, "wall_all": times[name]["wall"],
+                     "stages_s": stage_seconds(runners[name], max(1, min(iters, 3)))})
     return rows
 
 
@@ -224,6 +256,12 @@ def main(argv=None):
         for r in rows:
             print(f"| {r['detector']} | {r['input']} | {r['wall_s']:.3f} | {r['cpu_s']:.3f} | "
                   f"{r['min_wall_s']:.3f} | {r['ratio']:.3f} |", flush=True)
+        print("\nWhere the time goes (separate passes, median seconds per stage):")
+        print("| detector | " + " | ".join(DETECTOR_STAGES) + " |")
+        print("|---|" + "---|" * len(DETECTOR_STAGES))
+        for r in rows:
+            print(f"| {r['detector']} | "
+                  + " | ".join(f"{r['stages_s'][k]:.3f}" for k in DETECTOR_STAGES) + " |")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=1)
