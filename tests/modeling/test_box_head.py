@@ -136,3 +136,18 @@ def test_fast_rcnn_loss_without_positives_keeps_graph():
     assert box_loss.item() == 0
     box_loss.backward()
     assert torch.equal(deltas.grad, torch.zeros(2, 8))
+
+
+def test_post_processor_and_loss_with_no_proposals_at_all():
+    empty = [BoxList(torch.zeros(0, 4), (50, 40)), BoxList(torch.zeros(0, 4), (30, 20))]
+    out = PostProcessor()(torch.zeros(0, 5), torch.zeros(0, 20), empty)
+    assert [len(o) for o in out] == [0, 0] and out[1].size == (30, 20)
+    for p in empty:
+        p.add_field("labels", torch.zeros(0, dtype=torch.int64))
+        p.add_field("regression_targets", torch.zeros(0, 4))
+    logits = torch.zeros(0, 5, requires_grad=True)
+    regression = torch.zeros(0, 20, requires_grad=True)
+    loss_computation = FastRCNNLossComputation(Matcher(0.5, 0.5), None, BoxCoder((10., 10., 5., 5.)))
+    cls_loss, box_loss = loss_computation(logits, regression, empty)
+    assert float(cls_loss) == 0.0 and float(box_loss) == 0.0
+    (cls_loss + box_loss).backward()

@@ -25,7 +25,9 @@ class PostProcessor:
 
     def __call__(self, class_logits, box_regression, proposals):
         concat_boxes = torch.cat([p.convert("xyxy").bbox for p in proposals])
-        decoded = self.box_coder.decode(box_regression, concat_boxes).view(len(concat_boxes), -1, 4)
+        # explicit class count: "-1" is ambiguous when no image has a proposal
+        decoded = self.box_coder.decode(box_regression, concat_boxes).view(
+            len(concat_boxes), box_regression.shape[-1] // 4, 4)
         probs = F.softmax(class_logits.to(decoded.dtype), -1)
         counts = [len(p) for p in proposals]
         return [self._filter(b, s, p.size) for b, s, p in

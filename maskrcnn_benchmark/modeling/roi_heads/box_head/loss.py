@@ -60,10 +60,14 @@ class FastRCNNLossComputation:
         BoxLists, R boxes in all -> (loss_classifier, loss_box_reg)."""
         labels = torch.cat([p.get_field("labels") for p in proposals])
         targets = torch.cat([p.get_field("regression_targets") for p in proposals])
+        if labels.numel() == 0:  # no RoI in the whole batch: zero losses that keep the graph
+            zero = class_logits.sum() * 0 + box_regression.sum() * 0
+            return zero, zero.clone()
         loss_classifier = F.cross_entropy(class_logits, labels)
         positive = torch.nonzero(labels > 0).squeeze(1)
         columns = torch.zeros_like(positive) if self.cls_agnostic_bbox_reg else labels[positive]
-        deltas = box_regression.view(box_regression.shape[0], -1, 4)[positive, columns]
+        deltas = box_regression.view(box_regression.shape[0], box_regression.shape[1] // 4, 4)[
+            positive, columns]
         loss_box_reg = smooth_l1_loss(deltas, targets[positive], beta=1.0,
                                       size_average=False) / max(labels.numel(), 1)
         return loss_classifier, loss_box_reg
