@@ -149,5 +149,5 @@ def test_post_processor_and_loss_with_no_proposals_at_all():
     regression = torch.zeros(0, 20, requires_grad=True)
     loss_computation = FastRCNNLossComputation(Matcher(0.5, 0.5), None, BoxCoder((10., 10., 5., 5.)))
     cls_loss, box_loss = loss_computation(logits, regression, empty)
-    assert float(cls_loss) == 0.0 and float(box_loss) == 0.0
+    assert cls_loss.item() == 0.0 and box_loss.item() == 0.0
     (cls_loss + box_loss).backward()
