@@ -1,7 +1,8 @@
 """Split a COCO annotation file by images into search-train / search-val (DetNAS holds out 5,000
 images of trainval35k to evaluate architectures during the search).
 
-    python tools/split_coco.py --input datasets/coco/annotations/instances_trainval35k.json \
+    python tools/split_coco.py --input datasets/coco/annotations/instances_train2014.json \
+        datasets/coco/annotations/instances_valminusminival2014.json \
         --output-dir datasets/coco/annotations --num-val 5000 --seed 0
 """
 import argparse
@@ -17,7 +18,8 @@ __all__ = ["split_coco", "main"]
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    parser.add_argument("--input", required=True, help="COCO annotation json to split")
+    parser.add_argument("--input", required=True, nargs="+",
+                        help="COCO annotation json(s) to split; several are merged first")
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--num-val", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=0)

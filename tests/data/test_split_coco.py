@@ -92,3 +92,25 @@ def test_command_line(tmp_path):
                           "--output-dir", str(tmp_path / "o"), "--num-val", "6"],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "num_val must be between 1 and 5" in bad.stderr
+
+
+def test_several_inputs_are_merged_first(tmp_path):
+    a, b = _coco(6), _coco(4)
+    for im in b["images"]:
+        im["id"] += 50
+    for ann in b["annotations"]:
+        ann["id"] += 5000
+        ann["image_id"] += 50
+    pa, pb = tmp_path / "a.json", tmp_path / "b.json"
+    pa.write_text(json.dumps(a))
+    pb.write_text(json.dumps(b))
+    train, val = split_coco([str(pa), str(pb)], str(tmp_path / "o"), num_val=3, seed=1)
+    t, v = _load(train), _load(val)
+    assert len(t["images"]) + len(v["images"]) == 10
+    assert len(t["annotations"]) + len(v["annotations"]) == 30
+    b["categories"] = [{"id": 6, "name": "b"}]
+    pb.write_text(json.dumps(b))
+    with pytest.raises(ValueError, match="other categories"):
+        split_coco([str(pa), str(pb)], str(tmp_path / "o2"), num_val=3)
+    with pytest.raises(ValueError, match="also appear"):
+        split_coco([str(pa), str(pa)], str(tmp_path / "o3"), num_val=3)

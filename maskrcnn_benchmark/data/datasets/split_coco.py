@@ -18,14 +18,7 @@ def _write_json(obj, path):
     os.replace(tmp, path)
 
 
-def split_coco(input_ann, output_dir, num_val, seed=0, train_name="search_train.json",
-               val_name="search_val.json"):
-    """Write `output_dir/train_name` and `output_dir/val_name`; return their paths.
-
-    `num_val` images, drawn with `seed`, go to the validation file, the rest to the training file.
-    Images keep their order from the input file. Raises ValueError when `num_val` is not between 1
-    and the number of images - 1, or when the input is not a COCO detection file.
-    """
+def _load(input_ann):
     if not os.path.isfile(input_ann):
         raise FileNotFoundError(f"split_coco: annotation file not found: {input_ann}")
     with open(input_ann) as f:
@@ -35,6 +28,42 @@ def split_coco(input_ann, output_dir, num_val, seed=0, train_name="search_train.
             raise ValueError(f"split_coco: {input_ann} is not valid JSON: {e}") from None
     if not isinstance(data, dict) or not isinstance(data.get("images"), list):
         raise ValueError(f"split_coco: {input_ann} has no 'images' list (expected a COCO detection file)")
+    return data
+
+
+def merge_coco(input_anns):
+    """One COCO dict from several files of the same categories (e.g. trainval35k = train2014 +
+    valminusminival2014); image ids must be unique across them."""
+    merged = _load(input_anns[0])
+    merged = dict(merged, images=list(merged["images"]),
+                  annotations=list(merged.get("annotations", [])))
+    seen = {im["id"] for im in merged["images"]}
+    for path in input_anns[1:]:
+        data = _load(path)
+        if data.get("categories") != merged.get("categories"):
+            raise ValueError(f"split_coco: {path} has other categories than {input_anns[0]}")
+        clash = seen & {im["id"] for im in data["images"]}
+        if clash:
+            raise ValueError(f"split_coco: image ids {sorted(clash)[:5]} of {path} also appear in "
+                             "an earlier input file")
+        seen |= {im["id"] for im in data["images"]}
+        merged["images"] += data["images"]
+        merged["annotations"] += data.get("annotations", [])
+    return merged
+
+
+def split_coco(input_ann, output_dir, num_val, seed=0, train_name="search_train.json",
+               val_name="search_val.json"):
+    """Write `output_dir/train_name` and `output_dir/val_name`; return their paths.
+
+    `input_ann` is one annotation file or a list of them (merged first, see `merge_coco`).
+    `num_val` images, drawn with `seed`, go to the validation file, the rest to the training file.
+    Images keep their order from the input. Raises ValueError when `num_val` is not between 1
+    and the number of images - 1, or when the input is not a COCO detection file.
+    """
+    inputs = [input_ann] if isinstance(input_ann, str) else list(input_ann)
+    data = merge_coco(inputs)
+    input_ann = " + ".join(inputs)
     images = data["images"]
     annotations = data.get("annotations", [])
     num_val = int(num_val)
