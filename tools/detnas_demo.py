@@ -31,8 +31,8 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-SEARCH_CONFIG = "configs/demo/detnas_fpn_300M_search_demo.yaml"
-RETRAIN_CONFIG = "configs/demo/detnas_fpn_300M_demo.yaml"
+SEARCH_CONFIG = "configs/quick_schedules/e2e_faster_rcnn_detnas_fpn_300M_search_shapes.yaml"
+RETRAIN_CONFIG = "configs/quick_schedules/e2e_faster_rcnn_detnas_fpn_300M_shapes.yaml"
 RELEASED = "21202112331300313132"  # DetNAS FPN-300M, as released with the paper
 MAX_FLOPS = "300M"
 
@@ -42,7 +42,7 @@ SCALES = {
         shapes_train=1200, shapes_minival=200, search_val=200, min_image=96, max_image=128,
         cls_classes=8, cls_train=100, cls_val=20, cls_image=48, cls_batch=32,
         cls_supernet_iters=300, cls_fixed_iters=150, cls_lr=0.02,
-        det_batch=8, det_lr=0.04, supernet_iters=800, retrain_iters=500,
+        det_batch=8, det_lr=0.04, supernet_iters=800, retrain_iters=700,
         bn_recal_images=64, population=8, generations=3, parents=4, mutants=2, crossovers=2,
         workers=2, drawn_images=4,
     ),
