@@ -211,6 +211,9 @@ def test_broker_restart_mid_search(amqp_url, experiment, servers, tmp_path, capl
     out = tmp_path / "out"
     for _ in range(2):
         servers.start(experiment, out, "--delay", "0.2")
+    # Both must be consuming before the broker goes away, or a slow starter never sees it go.
+    wait_for(lambda: all(" serving " in (tmp_path / f"server{i}.log").read_text() for i in range(2)),
+             120, "both servers serving")
     m = MasterThread(make_cfg(experiment, out, amqp_url, EVOLUTION__POPULATION_SIZE=10))
     m.start()
     wait_for(lambda: len(m.master.results) >= 4, 60, "4 results before the broker restart")
