@@ -30,19 +30,33 @@ T comparable_threshold(double threshold) {
   return t;
 }
 
-// Same operations as the CPU kernel (and torchvision), so both backends keep the same boxes.
+// IEEE operations with round-to-nearest and no fused multiply-add: nvcc would otherwise contract
+// `area_a + area_b - w * h` into an FMA, and borderline IoUs would flip against the CPU kernel.
+__device__ __forceinline__ float sub_rn(float a, float b) { return __fsub_rn(a, b); }
+__device__ __forceinline__ double sub_rn(double a, double b) { return __dsub_rn(a, b); }
+__device__ __forceinline__ float add_rn(float a, float b) { return __fadd_rn(a, b); }
+__device__ __forceinline__ double add_rn(double a, double b) { return __dadd_rn(a, b); }
+__device__ __forceinline__ float mul_rn(float a, float b) { return __fmul_rn(a, b); }
+__device__ __forceinline__ double mul_rn(double a, double b) { return __dmul_rn(a, b); }
+__device__ __forceinline__ float div_rn(float a, float b) { return __fdiv_rn(a, b); }
+__device__ __forceinline__ double div_rn(double a, double b) { return __ddiv_rn(a, b); }
+
+// Same operations, in the same order, as the CPU kernel (and torchvision's CPU kernel), so both
+// backends keep the same boxes.
 template <typename T>
 __device__ __forceinline__ bool overlaps(const T* a, const T* b, T threshold) {
   const T xx1 = a[0] < b[0] ? b[0] : a[0];
   const T yy1 = a[1] < b[1] ? b[1] : a[1];
   const T xx2 = b[2] < a[2] ? b[2] : a[2];
   const T yy2 = b[3] < a[3] ? b[3] : a[3];
-  const T w = T(0) < xx2 - xx1 ? xx2 - xx1 : T(0);
-  const T h = T(0) < yy2 - yy1 ? yy2 - yy1 : T(0);
-  const T inter = w * h;
-  const T area_a = (a[2] - a[0]) * (a[3] - a[1]);
-  const T area_b = (b[2] - b[0]) * (b[3] - b[1]);
-  return inter / (area_a + area_b - inter) > threshold;
+  const T dw = sub_rn(xx2, xx1);
+  const T dh = sub_rn(yy2, yy1);
+  const T w = T(0) < dw ? dw : T(0);
+  const T h = T(0) < dh ? dh : T(0);
+  const T inter = mul_rn(w, h);
+  const T area_a = mul_rn(sub_rn(a[2], a[0]), sub_rn(a[3], a[1]));
+  const T area_b = mul_rn(sub_rn(b[2], b[0]), sub_rn(b[3], b[1]));
+  return div_rn(inter, sub_rn(add_rn(area_a, area_b), inter)) > threshold;
 }
 
 // boxes: [n, 4] sorted by score; idxs: [n] group of each box, or nullptr for plain nms.

@@ -22,7 +22,9 @@ def test_forward_backward_match_torchvision(device, num_rois, dtype):
     torch.testing.assert_close(ours, ref, rtol=0, atol=0)
     ours.backward(grad)
     ref.backward(grad)
-    torch.testing.assert_close(x_ours.grad, x_ref.grad, rtol=1e-6, atol=1e-6)
+    # The gradient sums over overlapping RoIs; on CUDA both add with atomics in no fixed order.
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    torch.testing.assert_close(x_ours.grad, x_ref.grad, rtol=tol, atol=tol)
 
 
 def test_ties_keep_first_maximum():
