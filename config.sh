@@ -27,7 +27,7 @@ step "Python dependencies (requirements.txt)"
 
 step "Building maskrcnn_benchmark._C in place"
 "$PYTHON" setup.py -q build_ext --inplace
-"$PYTHON" -c "import maskrcnn_benchmark.layers as L; print('ops loaded:', L.nms.__module__)"
+"$PYTHON" tools/check_extension.py
 
 if [ "$BROKER" = 1 ]; then
   step "RabbitMQ broker"

@@ -39,7 +39,9 @@ def _find_cuda_home(cpp_extension):
 
 
 def _want_cuda(torch):
-    return os.environ.get("FORCE_CUDA", "0") == "1" or torch.cuda.is_available()
+    # FORCE_CUDA=1: CUDA kernels even without a GPU; FORCE_CUDA=0: CPU only even with one.
+    force = os.environ.get("FORCE_CUDA", "")
+    return force == "1" or (force != "0" and torch.cuda.is_available())
 
 
 def get_extensions():

@@ -6,8 +6,8 @@
 #             float32 and AMP;
 #   detnas:   tools/benchmark_detnas.py on CUDA (supernet vs fixed body; DetNAS-300M vs R-50-FPN
 #             detector inference);
-#   training: tools/train_net.py, 20 iterations each at batch 2 with AMP on a generated shapes
-#             dataset upscaled to COCO size (shorter side 800, longer side up to 1333):
+#   training: tools/train_net.py, 40 iterations each at batch 2 with AMP on a generated shapes
+#             dataset upscaled to COCO size (one input shape, 800x800; see the dataset step):
 #             DETNAS-COCO-FPN-300M (its paper config; SyncBN is plain BN in one process) and the
 #             300M supernet fine-tuning; s/iter and max memory from train_net's log.
 #
@@ -114,19 +114,19 @@ else
   DETNAS_ARGS=(--device "$DEVICE" --sizes 300M 1.3G 3.8G --batch 32 --iters 10 --warmup 3
                --detector-iters 10 --detector-warmup 3)
   OPS_BENCH_ARGS=(--device cuda --repeats 20 --warmup 3)
-  TRAIN_ITERS=20
+  TRAIN_ITERS=40
   TRAIN_SIZE=(INPUT.MIN_SIZE_TRAIN "(800,)" INPUT.MAX_SIZE_TRAIN 1333 DATALOADER.NUM_WORKERS 4)
 fi
 
 # train_net overrides shared by both training steps (into TRAIN_OVERRIDES): the shapes dataset,
 # batch 2 with AMP, the learning rate scaled from 0.02 at 16 images, no checkpoint but the final
-# one, a log line (s/iter, max memory) every 5 iterations; $1 is the output folder.
+# one, a log line (s/iter, max memory) every 10 iterations; $1 is the output folder.
 train_overrides() {
   TRAIN_OVERRIDES=(MODEL.DEVICE "$DEVICE" MODEL.WEIGHT "" MODEL.ROI_BOX_HEAD.NUM_CLASSES 5
     DATASETS.TRAIN '("shapes_train",)' DATASETS.TEST '("shapes_minival",)'
     SOLVER.IMS_PER_BATCH 2 SOLVER.BASE_LR 0.0025 SOLVER.AMP True SOLVER.MAX_ITER "$TRAIN_ITERS"
     SOLVER.STEPS "(1000,)" SOLVER.WARMUP_ITERS 10 SOLVER.CHECKPOINT_PERIOD 100000
-    SOLVER.LOG_PERIOD 5 OUTPUT_DIR "$1" "${TRAIN_SIZE[@]}")
+    SOLVER.LOG_PERIOD 10 OUTPUT_DIR "$1" "${TRAIN_SIZE[@]}")
 }
 
 main() {
@@ -162,8 +162,12 @@ PY
   # The dataset costs a few CPU seconds: write it while the extension compiles.
   export DETNAS_DATASETS="$WORK/datasets"
   rm -rf "$DETNAS_DATASETS/shapes"
+  # One image size (120x120, trained at 800x800): cuDNN sets up every convolution again for each new
+  # input shape (about 3 s per new shape for the DetNAS-300M detector on an H200, seen with varied
+  # sizes), which would swamp a 40-iteration timing; COCO training meets its few dozen padded shapes
+  # once each, early.
   ( python3 tools/make_shapes_dataset.py --output-dir "$DETNAS_DATASETS/shapes" --num-train 48 \
-      --num-minival 4 --min-image-size 96 --max-image-size 160 --seed 0 \
+      --num-minival 4 --image-size 120 --seed 0 \
       > "$STEP_LOGS/shapes_dataset.log" 2>&1; echo $? > "$STEP_LOGS/shapes_dataset.rc" ) &
   local dataset_pid=$!
 
@@ -182,15 +186,22 @@ PY
       fi
     fi
     export CUDA_HOME
-    echo "CUDA_HOME=$CUDA_HOME, TORCH_CUDA_ARCH_LIST=$TORCH_CUDA_ARCH_LIST, MAX_JOBS=$MAX_JOBS"
     export MAX_JOBS="${MAX_JOBS:-16}"
+    # The system compiler: a GCC elsewhere (/opt/gcc, set as CC/CXX on some GPU images) compiles
+    # against libstdc++ headers that do not match the libstdc++ loaded at run time, and every C++
+    # error message that prints a shape or a number then segfaults (tools/check_extension.py).
+    if [[ "${GPU_CHECK_KEEP_CXX:-0}" != 1 && -x /usr/bin/g++ && -x /usr/bin/gcc ]]; then
+      export CC=/usr/bin/gcc CXX=/usr/bin/g++
+    fi
+    echo "CC=${CC:-cc}, CXX=${CXX:-c++} ($(${CXX:-c++} --version | head -n 1))"
+    echo "CUDA_HOME=$CUDA_HOME, TORCH_CUDA_ARCH_LIST=$TORCH_CUDA_ARCH_LIST, MAX_JOBS=$MAX_JOBS"
     if ! QUIET=1 step "ops build" 270 ops_build.log python3 setup.py build_ext --inplace; then
       skip_rest "no _C" "ops tests" "ops benchmark" "detector fp32" "detector AMP" \
         "detnas benchmark" "train DetNAS-300M" "train supernet-300M"
       return 1
     fi
   fi
-  python3 -c "import torch, maskrcnn_benchmark.layers as L; print('ops loaded:', [n for n in ('roi_align', 'roi_pool', 'nms', 'batched_nms', 'sigmoid_focal_loss') if hasattr(L, n)])"
+  step "ops smoke check" 30 ops_smoke.log python3 tools/check_extension.py
 
   section "Ops: tests (tests/layers, CPU and CUDA)"
   local pytest_args=(tests/layers -q -p no:cacheprovider)
