@@ -7,7 +7,7 @@
 #   detnas:   tools/benchmark_detnas.py on CUDA (supernet vs fixed body; DetNAS-300M vs R-50-FPN
 #             detector inference);
 #   training: tools/train_net.py, 40 iterations each at batch 2 with AMP on a generated shapes
-#             dataset upscaled to COCO size (one input shape, 800x800; see the dataset step):
+#             dataset upscaled to COCO size (one input shape, 1333x800; see the dataset step):
 #             DETNAS-COCO-FPN-300M (its paper config; SyncBN is plain BN in one process) and the
 #             300M supernet fine-tuning; s/iter and max memory from train_net's log.
 #
@@ -110,7 +110,7 @@ if [[ "$DEVICE" == cpu ]]; then
   TRAIN_ITERS=2
   TRAIN_SIZE=(INPUT.MIN_SIZE_TRAIN "(128,)" INPUT.MAX_SIZE_TRAIN 213 DATALOADER.NUM_WORKERS 0)
 else
-  DETECTOR_ARGS=(--device "$DEVICE" --warmup 3 --repeats 10)
+  DETECTOR_ARGS=(--device "$DEVICE" --warmup 10 --repeats 20)   # AMP timings wander in the first rounds
   DETNAS_ARGS=(--device "$DEVICE" --sizes 300M 1.3G 3.8G --batch 32 --iters 10 --warmup 3
                --detector-iters 10 --detector-warmup 3)
   OPS_BENCH_ARGS=(--device cuda --repeats 20 --warmup 3)
@@ -162,12 +162,12 @@ PY
   # The dataset costs a few CPU seconds: write it while the extension compiles.
   export DETNAS_DATASETS="$WORK/datasets"
   rm -rf "$DETNAS_DATASETS/shapes"
-  # One image size (120x120, trained at 800x800): cuDNN sets up every convolution again for each new
-  # input shape (about 3 s per new shape for the DetNAS-300M detector on an H200, seen with varied
+  # One image size (200x120, trained at 1333x800): cuDNN sets up every convolution again for each
+  # new input shape (about 3 s per new shape for the DetNAS-300M detector on an H200, seen with varied
   # sizes), which would swamp a 40-iteration timing; COCO training meets its few dozen padded shapes
   # once each, early.
   ( python3 tools/make_shapes_dataset.py --output-dir "$DETNAS_DATASETS/shapes" --num-train 48 \
-      --num-minival 4 --image-size 120 --seed 0 \
+      --num-minival 4 --image-size 200x120 --seed 0 \
       > "$STEP_LOGS/shapes_dataset.log" 2>&1; echo $? > "$STEP_LOGS/shapes_dataset.rc" ) &
   local dataset_pid=$!
 

@@ -15,6 +15,16 @@ from maskrcnn_benchmark.data.datasets.synthetic_shapes import make_shapes_datase
 __all__ = ["make_shapes_dataset", "main"]
 
 
+def image_size_arg(text):
+    try:
+        sides = [int(v) for v in text.lower().split("x")]
+    except ValueError:
+        sides = []
+    if len(sides) not in (1, 2):
+        raise argparse.ArgumentTypeError(f"expected a side or WIDTHxHEIGHT (e.g. 200x120), got {text!r}")
+    return sides[0] if len(sides) == 1 else tuple(sides)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     parser.add_argument("--output-dir", required=True, help="e.g. datasets/shapes")
@@ -22,7 +32,8 @@ def main(argv=None):
     parser.add_argument("--num-minival", type=int, default=200)
     parser.add_argument("--num-search-val", type=int, default=0,
                         help="also split train into search_train.json / search_val.json")
-    parser.add_argument("--image-size", type=int, default=None, help="square images of this side")
+    parser.add_argument("--image-size", type=image_size_arg, default=None,
+                        help="all images this size: a side (square) or WIDTHxHEIGHT, e.g. 200x120")
     parser.add_argument("--min-image-size", type=int, default=96)
     parser.add_argument("--max-image-size", type=int, default=160)
     parser.add_argument("--max-objects", type=int, default=4)

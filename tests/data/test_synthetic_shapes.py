@@ -113,6 +113,8 @@ def test_minival_images_do_not_depend_on_num_train(tmp_path):
 def test_fixed_and_ranged_image_sizes(tmp_path):
     fixed = _load(make_shapes_dataset(str(tmp_path / "f"), 6, 0, image_size=64)["train"])
     assert {(im["width"], im["height"]) for im in fixed["images"]} == {(64, 64)}
+    pair = _load(make_shapes_dataset(str(tmp_path / "p"), 3, 0, image_size=(80, 48))["train"])
+    assert {(im["width"], im["height"]) for im in pair["images"]} == {(80, 48)}
     ranged = _load(make_shapes_dataset(str(tmp_path / "r"), 30, 0, min_image_size=96,
                                        max_image_size=160)["train"])
     sides = [s for im in ranged["images"] for s in (im["width"], im["height"])]
@@ -135,6 +137,7 @@ def test_search_split_written(shapes_root):
     (dict(num_train=0), "num_train"),
     (dict(num_search_val=10), "num_search_val"),
     (dict(image_size=8), "image_size"),
+    (dict(image_size=(64, 8)), "image_size"),
     (dict(min_image_size=100, max_image_size=90), "min_image_size"),
     (dict(image_format="bmp"), "image_format"),
     (dict(max_objects=0), "max_objects"),

@@ -129,9 +129,18 @@ def _annotation(ann_id, image_id, cls, pts):
     }
 
 
+def _fixed_size(image_size):
+    """(width, height) of `image_size`: one side for square images, or a (width, height) pair."""
+    if isinstance(image_size, (tuple, list)):
+        if len(image_size) != 2:
+            raise ValueError(f"image_size must be a side or a (width, height) pair, got {image_size!r}")
+        return int(image_size[0]), int(image_size[1])
+    return int(image_size), int(image_size)
+
+
 def _image_size(rng, image_size, min_image_size, max_image_size):
     if image_size:
-        return int(image_size), int(image_size)
+        return _fixed_size(image_size)
     return (int(rng.integers(min_image_size, max_image_size + 1)),
             int(rng.integers(min_image_size, max_image_size + 1)))
 
@@ -166,7 +175,7 @@ def make_shapes_dataset(output_dir, num_train=200, num_minival=50, num_search_va
     `train_*.jpg` and `minival_*.jpg`, and `annotations/train.json`, `annotations/minival.json`, plus
     `annotations/search_train.json` / `search_val.json` (train split by `split_coco`, `num_search_val`
     images in search-val) when `num_search_val` > 0. Image sides are drawn between `min_image_size`
-    and `max_image_size`, or are all `image_size` when given.
+    and `max_image_size`, or are all `image_size` when given (a side, or a (width, height) pair).
     """
     if image_format not in ("jpg", "png"):
         raise ValueError(f"image_format must be 'jpg' or 'png', got {image_format!r}")
@@ -175,8 +184,8 @@ def make_shapes_dataset(output_dir, num_train=200, num_minival=50, num_search_va
     if image_size is None and not 32 <= min_image_size <= max_image_size:
         raise ValueError(f"need 32 <= min_image_size <= max_image_size, got {min_image_size}, "
                          f"{max_image_size}")
-    if image_size is not None and image_size < 32:
-        raise ValueError(f"image_size must be at least 32, got {image_size}")
+    if image_size is not None and min(_fixed_size(image_size)) < 32:
+        raise ValueError(f"image sides must be at least 32, got image_size {image_size}")
     if max_objects < 1:
         raise ValueError(f"max_objects must be >= 1, got {max_objects}")
     if num_search_val and not 0 < num_search_val < num_train:
