@@ -2,6 +2,7 @@
 import os
 
 import pytest
+from broker_testing import broker_unavailable
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 
@@ -25,7 +26,5 @@ def amqp_url():
             f"RabbitMQ broker not reachable at {redact(url)} ({e!r}). These tests need a real broker: "
             "`apt-get install -y rabbitmq-server && rabbitmq-server -detached && rabbitmqctl "
             "await_startup`, or point AMQP_URL at one; DETNAS_SKIP_BROKER_TESTS=1 skips them.")
-        if os.environ.get("DETNAS_SKIP_BROKER_TESTS") == "1":
-            pytest.skip(message + " (skipped: DETNAS_SKIP_BROKER_TESTS=1)")
-        pytest.fail(message, pytrace=False)
+        broker_unavailable(message)
     return url

@@ -8,16 +8,9 @@ import sys
 import threading
 import time
 
-import pytest
+from broker_testing import broker_unavailable
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
-
-
-def broker_unavailable(message):
-    if os.environ.get("DETNAS_SKIP_BROKER_TESTS") == "1":
-        pytest.skip(message + " (skipped: DETNAS_SKIP_BROKER_TESTS=1)")
-    pytest.fail(message, pytrace=False)
 
 
 def rabbitmqctl(*args, timeout=60):
