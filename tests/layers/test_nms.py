@@ -26,7 +26,8 @@ def random_boxes(num, generator, dtype=torch.float32, clusters=0):
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("num", [1, 50, 3000])
+# 64 and 129: the CUDA kernel's mask words cover 64 boxes (one full block; a block plus one box)
+@pytest.mark.parametrize("num", [1, 50, 64, 129, 3000])
 @pytest.mark.parametrize("threshold", [0.3, 0.5, 0.7])
 @pytest.mark.parametrize("clusters", [0, 20])
 def test_nms_matches_torchvision(device, num, threshold, clusters):
