@@ -9,7 +9,10 @@
 #   training: tools/train_net.py, 40 iterations each at batch 2 with AMP on a generated shapes
 #             dataset upscaled to COCO size (one input shape, 1333x800; see the dataset step):
 #             DETNAS-COCO-FPN-300M (its paper config; SyncBN is plain BN in one process) and the
-#             300M supernet fine-tuning; s/iter and max memory from train_net's log.
+#             300M supernet fine-tuning; s/iter and max memory from train_net's log;
+#   demo:     scripts/run_detnas_demo.sh --scale tiny on the device: every stage of the pipeline
+#             (supernet pre-training, fine-tuning, search with local evaluator processes, random
+#             search, retraining) at smoke-test sizes.
 #
 #   bash tools/gpu_check.sh                          # logs go to $OUT (if set) or /tmp/gpu_check
 #   GPU_CHECK_DEVICE=cpu bash tools/gpu_check.sh     # dry run of every step on the CPU, tiny
@@ -197,7 +200,7 @@ PY
     echo "CUDA_HOME=$CUDA_HOME, TORCH_CUDA_ARCH_LIST=$TORCH_CUDA_ARCH_LIST, MAX_JOBS=$MAX_JOBS"
     if ! QUIET=1 step "ops build" 270 ops_build.log python3 setup.py build_ext --inplace; then
       skip_rest "no _C" "ops tests" "ops benchmark" "detector fp32" "detector AMP" \
-        "detnas benchmark" "train DetNAS-300M" "train supernet-300M"
+        "detnas benchmark" "train DetNAS-300M" "train supernet-300M" "demo tiny"
       return 1
     fi
   fi
@@ -251,6 +254,12 @@ PY
       --config-file configs/detnas/e2e_faster_rcnn_detnas_fpn_300M_search.yaml \
       "${TRAIN_OVERRIDES[@]}"
   fi
+
+  section "Demo: scripts/run_detnas_demo.sh at its tiny scale on $DEVICE"
+  rm -rf "$WORK/demo_tiny"
+  step "demo tiny" 100 demo_tiny.log bash scripts/run_detnas_demo.sh --scale tiny --quiet \
+    --device "$DEVICE" --output-dir "$WORK/demo_tiny"
+  [[ -f "$WORK/demo_tiny/summary.json" ]] && cp "$WORK/demo_tiny/summary.json" "$STEP_LOGS/demo_tiny_summary.json"
 }
 
 summary() {
