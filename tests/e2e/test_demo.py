@@ -2,6 +2,7 @@
 well-formed, and a second run resumes without redoing anything."""
 import json
 import os
+import statistics
 import subprocess
 
 import pytest
@@ -11,8 +12,8 @@ from conftest import ROOT
 
 SUMMARY_KEYS = {
     "best_arch", "best_flops", "best_search_val_ap", "random_search_val_ap_best",
-    "random_search_val_ap_median", "final_minival_ap_best", "final_minival_ap_released",
-    "seconds_per_stage",
+    "random_search_val_ap_median", "search_val_ap_median_per_generation", "final_minival_ap_best",
+    "final_minival_ap_released", "seconds_per_stage",
 }
 STAGES = {"data", "pretrain_supernet", "finetune_supernet", "search", "random_search", "retrain"}
 
@@ -39,6 +40,12 @@ def _check_outputs(out):
     assert results["best"]["ap"] == summary["best_search_val_ap"]
     archs = [r["arch"] for r in results["results"]]
     assert len(archs) == len(set(archs)) == 6
+    generations = sorted({r["generation"] for r in results["results"]})
+    assert generations == [0, 1]
+    assert summary["search_val_ap_median_per_generation"] == [
+        statistics.median(r["ap"] for r in results["results"]
+                          if r["generation"] == g and r["status"] == "ok")
+        for g in generations]
     for png in ("search_progress.png", "detections_minival.png"):
         with Image.open(out / png) as im:
             assert im.width > 100 and im.height > 50
