@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <limits>
 
 namespace maskrcnn_benchmark {
 namespace cuda {
@@ -19,9 +20,50 @@ inline unsigned int blocks_for(int64_t n) {
   return static_cast<unsigned int>(std::max<int64_t>(1, std::min<int64_t>(blocks, int64_t(1) << 16)));
 }
 
-#define MASKRCNN_CUDA_LOOP(i, n)                                                                  \
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n);            \
-       i += static_cast<int64_t>(blockDim.x) * gridDim.x)
+// Grid-stride loop over [0, n) with an index of type index_t.
+#define MASKRCNN_CUDA_LOOP_T(index_t, i, n)                                                        \
+  for (index_t i = static_cast<index_t>(blockIdx.x * blockDim.x + threadIdx.x); i < (n);            \
+       i += static_cast<index_t>(blockDim.x * gridDim.x))
+#define MASKRCNN_CUDA_LOOP(i, n) MASKRCNN_CUDA_LOOP_T(int64_t, i, n)
+
+// Whether a grid-stride loop over n elements can count in int32: the loop steps at most one grid
+// (kThreads x 2^16 threads, blocks_for's cap) past n.
+inline bool fits_int32_index(int64_t n) {
+  return n <= static_cast<int64_t>(std::numeric_limits<int32_t>::max()) - (static_cast<int64_t>(kThreads) << 16);
+}
+
+// Calls f(int32_t{}) when n allows it, else f(int64_t{}): the kernels take the index type as a template
+// parameter, because 64-bit integer division (decoding an output index) costs many instructions on a GPU.
+template <typename F>
+void dispatch_index_type(int64_t n, F&& f) {
+  if (fits_int32_index(n)) {
+    f(int32_t{0});
+  } else {
+    f(int64_t{0});
+  }
+}
+
+// Element `index` of a contiguous [K, C, pooled_h, pooled_w] tensor: RoI k, channel c, bin (p, q).
+template <typename index_t>
+struct BinIndex {
+  index_t k;
+  index_t c;
+  int p;
+  int q;
+};
+
+template <typename index_t>
+__device__ __forceinline__ BinIndex<index_t> decode_bin_index(
+    index_t index, index_t channels, int pooled_h, int pooled_w) {
+  BinIndex<index_t> r;
+  r.q = static_cast<int>(index % pooled_w);
+  index_t rest = index / pooled_w;
+  r.p = static_cast<int>(rest % pooled_h);
+  rest /= pooled_h;
+  r.c = rest % channels;
+  r.k = rest / channels;
+  return r;
+}
 
 // Valid batch index of a RoI, or -1: a bad index makes the RoI contribute nothing instead of reading out of
 // bounds (the CPU kernels raise an error for it; checking on the device would need a synchronisation).

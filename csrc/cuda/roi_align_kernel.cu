@@ -1,5 +1,6 @@
 // CUDA kernels of roi_align: one thread per output element in the forward; one thread per gradient
 // element in the backward, adding into grad_input with atomics (float accumulation for half/bfloat16).
+// Indices are 32-bit unless the output is too large for that (dispatch_index_type).
 #include <ATen/ATen.h>
 #include <ATen/OpMathType.h>
 #include <ATen/cuda/Atomic.cuh>
@@ -13,16 +14,13 @@ namespace maskrcnn_benchmark {
 namespace cuda {
 namespace {
 
-template <typename scalar_t, typename acc_t>
+template <typename scalar_t, typename acc_t, typename index_t>
 __global__ void roi_align_forward_kernel(
-    int64_t total, const scalar_t* __restrict__ input, const scalar_t* __restrict__ rois, int64_t batch_size,
-    int64_t channels, int height, int width, int pooled_h, int pooled_w, int sampling_ratio, bool aligned,
+    index_t total, const scalar_t* __restrict__ input, const scalar_t* __restrict__ rois, int64_t batch_size,
+    index_t channels, int height, int width, int pooled_h, int pooled_w, int sampling_ratio, bool aligned,
     acc_t spatial_scale, scalar_t* __restrict__ output) {
-  MASKRCNN_CUDA_LOOP(index, total) {
-    const int q = index % pooled_w;
-    const int p = (index / pooled_w) % pooled_h;
-    const int64_t c = (index / pooled_w / pooled_h) % channels;
-    const int64_t k = index / pooled_w / pooled_h / channels;
+  MASKRCNN_CUDA_LOOP_T(index_t, index, total) {
+    const auto [k, c, p, q] = decode_bin_index<index_t>(index, channels, pooled_h, pooled_w);
     const scalar_t* roi = rois + k * 5;
     const int64_t b = roi_batch_index(roi[0], batch_size);
     if (b < 0) {
@@ -58,16 +56,13 @@ __global__ void roi_align_forward_kernel(
   }
 }
 
-template <typename scalar_t, typename acc_t>
+template <typename scalar_t, typename acc_t, typename index_t>
 __global__ void roi_align_backward_kernel(
-    int64_t total, const scalar_t* __restrict__ grad, const scalar_t* __restrict__ rois, int64_t batch_size,
-    int64_t channels, int height, int width, int pooled_h, int pooled_w, int sampling_ratio, bool aligned,
+    index_t total, const scalar_t* __restrict__ grad, const scalar_t* __restrict__ rois, int64_t batch_size,
+    index_t channels, int height, int width, int pooled_h, int pooled_w, int sampling_ratio, bool aligned,
     acc_t spatial_scale, acc_t* __restrict__ grad_input) {
-  MASKRCNN_CUDA_LOOP(index, total) {
-    const int q = index % pooled_w;
-    const int p = (index / pooled_w) % pooled_h;
-    const int64_t c = (index / pooled_w / pooled_h) % channels;
-    const int64_t k = index / pooled_w / pooled_h / channels;
+  MASKRCNN_CUDA_LOOP_T(index_t, index, total) {
+    const auto [k, c, p, q] = decode_bin_index<index_t>(index, channels, pooled_h, pooled_w);
     const scalar_t* roi = rois + k * 5;
     const int64_t b = roi_batch_index(roi[0], batch_size);
     if (b < 0) {
@@ -120,12 +115,15 @@ at::Tensor roi_align_forward_cuda(
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, input.scalar_type(), "roi_align_forward_cuda", [&] {
     using acc_t = at::opmath_type<scalar_t>;
-    roi_align_forward_kernel<scalar_t, acc_t><<<blocks_for(total), kThreads, 0, stream>>>(
-        total, input_c.data_ptr<scalar_t>(), rois_c.data_ptr<scalar_t>(), input.size(0), channels,
-        static_cast<int>(input.size(2)), static_cast<int>(input.size(3)), static_cast<int>(pooled_height),
-        static_cast<int>(pooled_width), static_cast<int>(sampling_ratio), aligned, static_cast<acc_t>(spatial_scale),
-        output.data_ptr<scalar_t>());
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    dispatch_index_type(total, [&](auto index_zero) {
+      using index_t = decltype(index_zero);
+      roi_align_forward_kernel<scalar_t, acc_t, index_t><<<blocks_for(total), kThreads, 0, stream>>>(
+          static_cast<index_t>(total), input_c.data_ptr<scalar_t>(), rois_c.data_ptr<scalar_t>(), input.size(0),
+          static_cast<index_t>(channels), static_cast<int>(input.size(2)), static_cast<int>(input.size(3)),
+          static_cast<int>(pooled_height), static_cast<int>(pooled_width), static_cast<int>(sampling_ratio), aligned,
+          static_cast<acc_t>(spatial_scale), output.data_ptr<scalar_t>());
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    });
   });
   return output;
 }
@@ -149,12 +147,15 @@ at::Tensor roi_align_backward_cuda(
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, grad.scalar_type(), "roi_align_backward_cuda", [&] {
     using acc_t = at::opmath_type<scalar_t>;
-    roi_align_backward_kernel<scalar_t, acc_t><<<blocks_for(total), kThreads, 0, stream>>>(
-        total, grad_c.data_ptr<scalar_t>(), rois_c.data_ptr<scalar_t>(), batch_size, channels,
-        static_cast<int>(height), static_cast<int>(width), static_cast<int>(pooled_height),
-        static_cast<int>(pooled_width), static_cast<int>(sampling_ratio), aligned, static_cast<acc_t>(spatial_scale),
-        grad_acc.data_ptr<acc_t>());
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
+    dispatch_index_type(total, [&](auto index_zero) {
+      using index_t = decltype(index_zero);
+      roi_align_backward_kernel<scalar_t, acc_t, index_t><<<blocks_for(total), kThreads, 0, stream>>>(
+          static_cast<index_t>(total), grad_c.data_ptr<scalar_t>(), rois_c.data_ptr<scalar_t>(), batch_size,
+          static_cast<index_t>(channels), static_cast<int>(height), static_cast<int>(width),
+          static_cast<int>(pooled_height), static_cast<int>(pooled_width), static_cast<int>(sampling_ratio), aligned,
+          static_cast<acc_t>(spatial_scale), grad_acc.data_ptr<acc_t>());
+      C10_CUDA_KERNEL_LAUNCH_CHECK();
+    });
   });
   return grad_acc.scalar_type() == grad.scalar_type() ? grad_acc : grad_acc.to(grad.scalar_type());
 }
