@@ -20,10 +20,11 @@ inline unsigned int blocks_for(int64_t n) {
   return static_cast<unsigned int>(std::max<int64_t>(1, std::min<int64_t>(blocks, int64_t(1) << 16)));
 }
 
-// Grid-stride loop over [0, n) with an index of type index_t.
+// Grid-stride loop over [0, n) with an index of type index_t (int32_t only where fits_int32_index(n)).
 #define MASKRCNN_CUDA_LOOP_T(index_t, i, n)                                                        \
-  for (index_t i = static_cast<index_t>(blockIdx.x * blockDim.x + threadIdx.x); i < (n);            \
-       i += static_cast<index_t>(blockDim.x * gridDim.x))
+  for (index_t i = static_cast<index_t>(blockIdx.x) * static_cast<index_t>(blockDim.x) +           \
+                   static_cast<index_t>(threadIdx.x);                                              \
+       i < (n); i += static_cast<index_t>(blockDim.x) * static_cast<index_t>(gridDim.x))
 #define MASKRCNN_CUDA_LOOP(i, n) MASKRCNN_CUDA_LOOP_T(int64_t, i, n)
 
 // Whether a grid-stride loop over n elements can count in int32: the loop steps at most one grid
