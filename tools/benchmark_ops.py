@@ -7,6 +7,7 @@ we are faster) and the largest absolute difference between the two outputs (and 
 forward+backward cases; for NMS the number of kept indices that differ).
 """
 import argparse
+import json
 import math
 import os
 import statistics
@@ -161,6 +162,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per case (median reported)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs per case first")
     parser.add_argument("--only", default="", help="comma-separated op names to run (default: all)")
+    parser.add_argument("--json", default="", help="also write the rows here")
     args = parser.parse_args()
     if args.device == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: torch sees no CUDA device")
@@ -174,6 +176,7 @@ def main():
     print(header)
     print("-" * len(header))
     wanted = {w.strip() for w in args.only.split(",") if w.strip()}
+    rows = []
     for make_cases in (roi_cases, nms_cases, focal_loss_cases):
         for op, case, ours, ref in make_cases(device, generator):
             if wanted and op.split()[0] not in wanted:
@@ -185,6 +188,16 @@ def main():
             t_ours, t_ref = median_times(ours, ref, device, args.repeats, args.warmup)
             print(f"{op:<27} {case:<36} {t_ours * 1e3:9.2f} {t_ref * 1e3:9.2f} {t_ours / t_ref:6.2f}  {diff}",
                   flush=True)
+            rows.append(dict(op=op, case=case, ours_ms=t_ours * 1e3, torchvision_ms=t_ref * 1e3,
+                             ratio=t_ours / t_ref, difference=diff))
+    if rows:
+        worst = max(rows, key=lambda r: r["ratio"])
+        slower = [f"{r['op']} ({r['case']}) {r['ratio']:.2f}" for r in rows if r["ratio"] > 1.0]
+        print(f"\nlargest ratio ours/torchvision: {worst['ratio']:.2f} ({worst['op']}, {worst['case']}); "
+              f"slower than torchvision: {'; '.join(slower) if slower else 'none'}")
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(dict(device=name, torch=torch.__version__, repeats=args.repeats, rows=rows), f, indent=1)
 
 
 if __name__ == "__main__":

@@ -216,7 +216,8 @@ PY
   step "ops tests" 75 ops_tests.log python3 -m pytest "${pytest_args[@]}"
 
   section "Ops: benchmark against torchvision.ops"
-  step "ops benchmark" 40 ops_benchmark.log python3 tools/benchmark_ops.py "${OPS_BENCH_ARGS[@]}"
+  step "ops benchmark" 40 ops_benchmark.log python3 tools/benchmark_ops.py "${OPS_BENCH_ARGS[@]}" \
+    --json "$STEP_LOGS/ops_benchmark.json"
 
   section "Detector: ours vs torchvision Faster R-CNN R-50-FPN, float32"
   step "detector fp32" 60 detector_fp32.log python3 tools/benchmark_detector.py \
