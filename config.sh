@@ -47,7 +47,12 @@ if [ "$BROKER" = 1 ]; then
       echo "broker already running"
     elif [ "$(id -u)" = 0 ]; then
       rabbitmq-server -detached
-      timeout 120 rabbitmqctl -q await_startup
+      # await_startup fails at once while the new node is not yet registered with epmd: retry.
+      for _ in $(seq 60); do
+        timeout 120 rabbitmqctl -q await_startup >/dev/null 2>&1 && break
+        sleep 2
+      done
+      rabbitmqctl -q await_startup
       echo "broker started (guest/guest on 127.0.0.1:5672)"
     else
       echo "start the broker with: sudo rabbitmq-server -detached"
