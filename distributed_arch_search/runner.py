@@ -3,7 +3,8 @@
 Every server has an id (host, pid, GPU) and a scratch folder of its own under the output folder, so
 several servers on one machine never share files. ``evaluations.jsonl`` in that folder logs a "start"
 and a "finish" line per evaluation (flushed at once), which is also how the tests check that no
-finished architecture was evaluated again.
+finished architecture was evaluated again. With ``--score-cache DIR`` and an evaluator that states a
+fingerprint, a score already in the cache is returned without evaluating (a "cached" line).
 """
 import json
 import logging
@@ -15,6 +16,7 @@ import traceback
 
 from . import messages
 from .evaluators import EVALUATORS, check_metrics
+from .score_cache import ScoreCache
 
 logger = logging.getLogger(__name__)
 
@@ -42,15 +44,33 @@ def make_evaluator(args, scratch_dir):
     return evaluator
 
 
+def make_runner(args, scratch_dir, server_id):
+    """The evaluator of the server's command line, set up, with its score cache if one is named."""
+    cache = ScoreCache(args.score_cache) if getattr(args, "score_cache", "") else None
+    return EvaluationRunner(make_evaluator(args, scratch_dir), server_id, scratch_dir, cache)
+
+
 class EvaluationRunner:
-    def __init__(self, evaluator, server_id, scratch_dir):
+    def __init__(self, evaluator, server_id, scratch_dir, cache=None):
         self.evaluator = evaluator
         self.server_id = server_id
         self.log_path = os.path.join(scratch_dir, "evaluations.jsonl")
         self._log = open(self.log_path, "a", encoding="utf-8")
+        self.fingerprint = evaluator.fingerprint() if cache is not None else None
+        self.cache = cache if self.fingerprint else None
+        if hasattr(evaluator, "score_cache"):  # an evaluator that caches parts of its work itself
+            evaluator.score_cache = cache
+        if cache is not None and not self.fingerprint:
+            logger.warning("evaluator %s states no fingerprint: its scores are not cached",
+                           type(evaluator).__name__)
 
     def run(self, task):
         """Evaluate the task's architecture; return a result message. Never raises."""
+        if self.cache is not None:
+            cached = self.cache.get(self.fingerprint, task["arch"])
+            if cached is not None:
+                self._write("cached", task, status="ok", seconds=0.0)
+                return messages.result_message(task, self.server_id, cached, None, 0.0)
         arch = tuple(int(c) for c in task["arch"])
         self._write("start", task)
         start = time.monotonic()
@@ -61,6 +81,8 @@ class EvaluationRunner:
             logger.error("evaluation of %s failed:\n%s", task["arch"], traceback.format_exc())
         seconds = time.monotonic() - start
         self._write("finish", task, status="ok" if error is None else "error", seconds=seconds)
+        if error is None and self.cache is not None:
+            self.cache.put(self.fingerprint, task["arch"], metrics, seconds, self.server_id)
         return messages.result_message(task, self.server_id, metrics, error, seconds)
 
     def _write(self, event, task, **extra):

@@ -17,7 +17,7 @@ import signal
 import sys
 
 from .evaluators import EVALUATORS
-from .runner import EvaluationRunner, make_evaluator, server_identity, server_scratch_dir
+from .runner import make_runner, server_identity, server_scratch_dir
 from .transport.amqp import Backoff, BrokerConfigError, BrokerUnavailable, QueueNames, resolve_url
 
 logger = logging.getLogger("distributed_arch_search.server")
@@ -40,6 +40,9 @@ def _base_parser(add_help):
     p.add_argument("--reconnect-max-s", type=float, default=30.0, help="cap of the reconnect back-off")
     p.add_argument("--give-up-s", type=float, default=0.0,
                    help="exit when the broker stays unreachable this long (default 0: keep trying)")
+    p.add_argument("--score-cache", default="",
+                   help="folder of the score cache shared by servers (scores.jsonl): an architecture "
+                        "already scored by an evaluator of the same fingerprint is not evaluated again")
     p.add_argument("--log-level", default="INFO")
     return p
 
@@ -84,8 +87,7 @@ def main(argv=None):
     setup_logging(args.log_level, os.path.join(scratch, "server.log"))
     from .transport.rabbitmq_server import RabbitMQServer  # pika only where the broker is used
 
-    evaluator = make_evaluator(args, scratch)
-    runner = EvaluationRunner(evaluator, server_id, scratch)
+    runner = make_runner(args, scratch, server_id)
     server = RabbitMQServer(args.experiment, resolve_url(args.amqp_url), runner, heartbeat_s=args.heartbeat,
                             consumer_timeout_ms=args.consumer_timeout_ms,
                             backoff=Backoff(cap=args.reconnect_max_s, give_up_after=args.give_up_s))

@@ -52,6 +52,12 @@ class Evaluator(abc.ABC):
     def setup(self):
         """Prepare once per server, before the first evaluate()."""
 
+    def fingerprint(self):
+        """A hash of everything the score depends on (see score_cache.fingerprint), called after
+        setup(); None (the default) when scores must not be cached, e.g. a non-deterministic
+        evaluator. Two evaluators with equal fingerprints must give equal scores to an architecture."""
+        return None
+
     @abc.abstractmethod
     def evaluate(self, arch):
         """Score `arch` (tuple of ints); return a dict with at least "ap" (finite float)."""

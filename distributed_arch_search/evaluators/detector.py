@@ -9,13 +9,20 @@ batch), then bbox AP is measured on DATASETS.TEST[0] with pycocotools.
 
 Both image sets are the same for every candidate, so when they fit in `--cache-mb` of memory the
 prepared batches are kept after the first pass instead of being decoded again for every architecture.
+
+The score is a deterministic function of the architecture (same images in the same order, exact BN
+statistics, inference in eval mode): its fingerprint hashes the weights file, the resolved config, the
+annotations of both image sets, the device kind and the torch version, so with ``--score-cache`` no
+architecture is evaluated twice with the same supernet.
 """
 import logging
 import os
 
 import torch
 
+from ..score_cache import file_digest, fingerprint
 from .base import EVALUATORS, Evaluator
+from .digests import dataset_digest
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +92,7 @@ class DetectorEvaluator(Evaluator):
             raise ValueError("no supernet weights: give --weights, MODEL.WEIGHT, or an OUTPUT_DIR "
                              "holding the fine-tuned supernet's checkpoints")
         checkpointer.load(weights)
+        self.weights_path = weights or checkpointer.get_checkpoint_file()
         limit = int(args.cache_mb * 2**20)
         self.recal_batches = _CachedBatches(make_bn_recalibration_loader(cfg), limit)
         test_loader = make_data_loader(cfg, is_train=False, is_distributed=False)[0]
@@ -93,6 +101,14 @@ class DetectorEvaluator(Evaluator):
         logger.info("detector evaluator ready on %s: %s, BN on %d batches of %s, AP on %s (%d images)",
                     self.device, cfg.MODEL.BACKBONE.CONV_BODY, len(self.recal_batches),
                     cfg.DATASETS.TRAIN[0], self.test_name, len(test_loader.dataset))
+
+    def fingerprint(self):
+        recal = self.recal_batches.loader
+        indices = [i for batch in recal.batch_sampler for i in batch]
+        return fingerprint("detector", self.cfg.dump(), file_digest(self.weights_path),
+                           dataset_digest(recal.dataset, indices),
+                           dataset_digest(self.test_batches.dataset),
+                           torch.device(self.device).type, torch.__version__)
 
     def evaluate(self, arch):
         from maskrcnn_benchmark.data.datasets.evaluation import evaluate
@@ -109,3 +125,4 @@ class DetectorEvaluator(Evaluator):
         if self.device.startswith("cuda"):
             torch.cuda.empty_cache()
         return {"ap": bbox["AP"], "ap50": bbox["AP50"], "ap75": bbox["AP75"]}
+

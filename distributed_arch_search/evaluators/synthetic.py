@@ -11,6 +11,7 @@ import random
 import re
 import time
 
+from ..score_cache import fingerprint
 from .base import EVALUATORS, Evaluator
 
 MAX_CHOICES = 10  # digit-string encoding
@@ -51,6 +52,9 @@ class SyntheticEvaluator(Evaluator):
         linear = sum(self._block_weights(i)[c] for i, c in enumerate(arch)) / math.sqrt(n)
         size_term = self.flops_weight * (sum(arch) / n - 1.5)
         return 0.5 / (1.0 + math.exp(-(linear + size_term)))
+
+    def fingerprint(self):
+        return fingerprint("synthetic", self.seed, self.flops_weight)
 
     def evaluate(self, arch):
         if any(not 0 <= c < MAX_CHOICES for c in arch):

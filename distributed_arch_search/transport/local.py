@@ -22,14 +22,14 @@ logger = logging.getLogger(__name__)
 
 def _worker_main(index, server_argv, experiment, output_dir, task_q, result_q, parent_pid):
     # Imported here: this runs in a fresh (spawned) interpreter.
-    from ..runner import EvaluationRunner, make_evaluator, server_identity, server_scratch_dir
+    from ..runner import make_runner, server_identity, server_scratch_dir
     from ..test_server import parse_server_args, setup_logging
 
     args = parse_server_args(server_argv)
     server_id = server_identity(args.gpu)
     scratch = server_scratch_dir(output_dir, server_id)
     setup_logging(args.log_level, os.path.join(scratch, "server.log"))
-    runner = EvaluationRunner(make_evaluator(args, scratch), server_id, scratch)
+    runner = make_runner(args, scratch, server_id)
     while True:
         try:
             body = task_q.get(timeout=1.0)
