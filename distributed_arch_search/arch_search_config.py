@@ -46,6 +46,8 @@ _C.EVOLUTION.MIN_FLOPS = ""  # "" = no lower limit
 _C.EVOLUTION.MAX_FAILURES = 3
 _C.EVOLUTION.SEED = 0
 _C.EVOLUTION.MAX_DRAWS_PER_CANDIDATE = 100
+# Architectures (quoted digit strings) that open generation 0 before the random ones.
+_C.EVOLUTION.INITIAL_POPULATION = []
 
 _C.TRANSPORT = CN()
 # "auto": RabbitMQ when a URL is given (AMQP_URL or $DETNAS_AMQP_URL), else local processes.
@@ -121,6 +123,11 @@ def load_search_config(config_file="", opts=()):
         value = cfg[section][name]
         if value != "" or name == "MAX_FLOPS":
             parse_flops(value, key)
+    for i, arch in enumerate(cfg.EVOLUTION.INITIAL_POPULATION):
+        if not (isinstance(arch, str) and arch.isascii() and arch.isdigit()):
+            raise SearchConfigError(f"EVOLUTION.INITIAL_POPULATION[{i}] must be a quoted digit string such as "
+                                    f"'0123...' (unquoted, yaml reads a number and drops leading zeros), "
+                                    f"got {arch!r}")
     for i, value in enumerate(cfg.SPACE.LINEAR_FLOPS_PER_CHOICE):
         parse_flops(value, f"SPACE.LINEAR_FLOPS_PER_CHOICE[{i}]")
     cfg.freeze()

@@ -58,7 +58,8 @@ def _evolution_config(e):
         num_mutants=e.NUM_MUTANTS, mutation_prob=e.MUTATION_PROB, num_crossovers=e.NUM_CROSSOVERS,
         max_flops=parse_flops(e.MAX_FLOPS, "EVOLUTION.MAX_FLOPS"),
         min_flops=parse_flops(e.MIN_FLOPS, "EVOLUTION.MIN_FLOPS") if e.MIN_FLOPS else None,
-        max_failures=e.MAX_FAILURES, seed=e.SEED, max_draws_per_candidate=e.MAX_DRAWS_PER_CANDIDATE)
+        max_failures=e.MAX_FAILURES, seed=e.SEED, max_draws_per_candidate=e.MAX_DRAWS_PER_CANDIDATE,
+        initial_population=tuple(e.INITIAL_POPULATION))
 
 
 def _linear_flops(base, per_choice, arch):

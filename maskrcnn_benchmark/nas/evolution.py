@@ -14,7 +14,8 @@ the master can checkpoint after every result and resume after a crash::
             ea.record(arch, ap)              # or ea.record_failure(arch, reason)
     best = ea.top_k(1)
 
-Generation 0 is ``population_size`` random legal architectures. Every later generation takes the top
+Generation 0 is ``initial_population`` (if given) then random legal architectures up to
+``population_size``. Every later generation takes the top
 ``num_parents`` over *all* architectures evaluated so far (as in the paper and SPOS), makes
 ``num_mutants`` mutants (each gene redrawn uniformly with probability ``mutation_prob``),
 ``num_crossovers`` children (each gene taken from one of two distinct parents with equal probability)
@@ -71,6 +72,9 @@ class EvolutionConfig:
     seed: int = 0
     # Bound on the draws of one operator: this many per architecture it has to produce.
     max_draws_per_candidate: int = 100
+    # Architectures (digit strings) that open generation 0 before the random ones, e.g. known good
+    # ones, or the fixed list a ranking study evaluates.
+    initial_population: Tuple[str, ...] = ()
 
     def __post_init__(self):
         def need(ok, what):
@@ -92,9 +96,17 @@ class EvolutionConfig:
              f"max_flops must be a positive number, got {self.max_flops!r}")
         need(self.min_flops is None or (_is_number(self.min_flops) and self.min_flops <= self.max_flops),
              f"min_flops must be None or a number <= max_flops ({self.max_flops}), got {self.min_flops!r}")
+        object.__setattr__(self, "initial_population", tuple(arch_key(a) for a in self.initial_population))
+        need(len(set(self.initial_population)) == len(self.initial_population),
+             f"initial_population has repeated architectures: {list(self.initial_population)}")
+        need(len(self.initial_population) <= self.population_size,
+             f"initial_population has {len(self.initial_population)} architectures, more than "
+             f"population_size ({self.population_size})")
 
     def to_dict(self):
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        d["initial_population"] = list(self.initial_population)  # JSON has no tuples
+        return d
 
     @classmethod
     def from_dict(cls, d):
@@ -102,7 +114,7 @@ class EvolutionConfig:
         unknown = sorted(set(d) - known)
         if unknown:
             raise ValueError(f"EvolutionConfig: unknown keys {unknown}; known: {sorted(known)}")
-        return cls(**d)
+        return cls(**{k: tuple(v) if k == "initial_population" else v for k, v in d.items()})
 
 
 def _is_number(x):
@@ -138,6 +150,11 @@ class EvolutionSearch:
         self._failures: Dict[str, int] = {}  # failure counts (final when in _failed)
         self._failed: Dict[str, int] = {}  # final: failed, key -> generation
         self._exhausted = False
+        for key in self.config.initial_population:
+            self._checked_key(key)
+            if not self._is_legal(key):
+                raise ValueError(f"initial_population: {key} has {self._flops_of(key):.4g} FLOPs, outside "
+                                 f"{self._flops_range()}")
 
     # ------------------------------------------------------------------------------------------ queries
     @property
@@ -228,6 +245,8 @@ class EvolutionSearch:
         cfg = self.config
         gen_index = len(self._generations)
         taken: Dict[str, None] = {}  # this generation's keys, insertion-ordered
+        if gen_index == 0:
+            taken.update(dict.fromkeys(cfg.initial_population))
         parents = [arch for arch, _ in self.top_k(cfg.num_parents)]
         if parents:
             self._fill(taken, cfg.num_mutants, lambda: self._mutate(self._rng.choice(parents)))

@@ -214,3 +214,43 @@ def test_with_the_detnas_flops_of_the_300m_preset():
     run_generation(ea)
     for a in ea.generations()[0] + ea.next_generation():
         assert parse_arch(arch_key(a), "300M") == a and count_flops("300M", a) <= 300e6
+
+
+def test_initial_population_opens_generation_zero():
+    given = ["0" * 20, "1" * 20, "0123" * 5]
+    ea = make(max_flops=500, population_size=5, num_mutants=1, num_crossovers=1, initial_population=given)
+    gen = [arch_key(a) for a in ea.next_generation()]
+    assert gen[:3] == given and len(gen) == 5 == len(set(gen))
+    # Only the given ones: a fixed list to evaluate, e.g. by a ranking study.
+    fixed = make(max_flops=500, population_size=3, num_mutants=1, num_crossovers=1, num_generations=1, initial_population=given)
+    assert [arch_key(a) for a in fixed.next_generation()] == given
+    for a in given:
+        fixed.record(a, 0.1)
+    assert fixed.finished
+    # It survives the checkpoint round trip, and a resume with another list is refused.
+    state = json.loads(json.dumps(ea.state_dict()))
+    make(max_flops=500, population_size=5, num_mutants=1, num_crossovers=1, initial_population=given).load_state_dict(state)
+    with pytest.raises(ValueError, match="initial_population"):
+        make(max_flops=500, population_size=5, num_mutants=1, num_crossovers=1, initial_population=given[:2]).load_state_dict(state)
+
+
+@pytest.mark.parametrize("given, msg", [
+    (["3" * 20], "outside"),  # 800 toy FLOPs > 500
+    (["0" * 19], "is not 20 digits"),
+    (["0" * 20, "0" * 20], "repeated"),
+])
+def test_initial_population_is_checked(given, msg):
+    with pytest.raises(ValueError, match=msg):
+        make(max_flops=500, population_size=5, num_mutants=1, num_crossovers=1, initial_population=given)
+
+
+def test_initial_population_config_key(tmp_path):
+    from distributed_arch_search.arch_search_config import SearchConfigError, load_search_config
+    from distributed_arch_search.search import evolution_config
+
+    cfg = load_search_config("", ["EVOLUTION.INITIAL_POPULATION", "['00001111222233330000']"])
+    assert evolution_config(cfg).initial_population == ("00001111222233330000",)
+    path = tmp_path / "search.yaml"
+    path.write_text("EVOLUTION:\n  INITIAL_POPULATION: [00001111222233330000]\n")
+    with pytest.raises(SearchConfigError, match="quoted digit string"):
+        load_search_config(str(path))
