@@ -4,6 +4,6 @@ To add one, write a module with an ``@EVALUATORS.register("name")`` class (see `
 it below.
 """
 from .base import EVALUATORS, EvaluationError, Evaluator, check_metrics
-from . import detector, synthetic  # noqa: F401  (register "detector" and "synthetic")
+from . import detector, standalone, synthetic  # noqa: F401  (register them by name)
 
 __all__ = ["EVALUATORS", "EvaluationError", "Evaluator", "check_metrics"]

@@ -1,0 +1,74 @@
+"""The statistics of the search studies (tools/rank_correlation.py, tools/compare_search.py), on
+scipy.stats: rank correlation with bootstrap intervals, seed-to-seed against architecture-to-
+architecture spread, and the one-sided Mann-Whitney U test of "evolution scores higher than random"."""
+import math
+import statistics
+import warnings
+
+import numpy as np
+from scipy import stats
+
+
+def rank_correlation(x, y, n_resamples=2000, confidence=0.95, seed=0):
+    """Kendall tau-b and Spearman rho between paired samples x and y, each with its p-value (null:
+    no correlation, two-sided) and a paired percentile-bootstrap interval."""
+    x, y = _paired(x, y, minimum=3)
+    out = {"n": len(x), "confidence": confidence, "n_resamples": n_resamples}
+    for name, fn in (("kendall_tau", stats.kendalltau), ("spearman_rho", stats.spearmanr)):
+        result = fn(x, y)
+        with warnings.catch_warnings():  # resamples of equal values warn; _nan_to_zero handles them
+            warnings.simplefilter("ignore", stats.ConstantInputWarning)
+            interval = stats.bootstrap((x, y), lambda a, b, fn=fn: _nan_to_zero(fn(a, b).statistic),
+                                       paired=True, vectorized=False, n_resamples=n_resamples,
+                                       confidence_level=confidence, method="percentile",
+                                       rng=np.random.default_rng(seed)).confidence_interval
+        out[name] = {"value": float(result.statistic), "p_value": float(result.pvalue),
+                     "ci": [float(interval.low), float(interval.high)]}
+    return out
+
+
+def _nan_to_zero(v):
+    # A resample whose values are all equal has no ranking; count it as no correlation.
+    return 0.0 if math.isnan(v) else float(v)
+
+
+def seed_vs_arch_spread(values_per_arch):
+    """`values_per_arch`: one list of per-seed values per architecture. Returns the pooled seed-to-
+    seed standard deviation (root of the mean per-architecture variance), the standard deviation of
+    the per-architecture means, and their ratio: a ranking can only be measured where the second is
+    clearly larger than the first."""
+    groups = [list(map(float, v)) for v in values_per_arch]
+    if len(groups) < 2 or any(len(g) < 1 for g in groups):
+        raise ValueError("need at least 2 architectures with at least one value each")
+    multi = [g for g in groups if len(g) >= 2]
+    within = math.sqrt(statistics.fmean(statistics.variance(g) for g in multi)) if multi else None
+    between = statistics.stdev(statistics.fmean(g) for g in groups)
+    return {"seed_sd": within, "arch_sd": between,
+            "arch_over_seed": between / within if within else None}
+
+
+def mann_whitney_greater(a, b):
+    """One-sided Mann-Whitney U test that values of `a` tend to be larger than values of `b`."""
+    a, b = [float(v) for v in a], [float(v) for v in b]
+    if not a or not b:
+        raise ValueError(f"need values in both samples, got {len(a)} and {len(b)}")
+    result = stats.mannwhitneyu(a, b, alternative="greater")
+    return {"u": float(result.statistic), "p_value": float(result.pvalue), "n_a": len(a), "n_b": len(b),
+            "alternative": "greater", "common_language_effect": float(result.statistic) / (len(a) * len(b))}
+
+
+def mean_sd(values):
+    values = [float(v) for v in values]
+    return {"mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "values": values}
+
+
+def _paired(x, y, minimum):
+    x, y = [float(v) for v in x], [float(v) for v in y]
+    if len(x) != len(y):
+        raise ValueError(f"paired samples must have equal lengths, got {len(x)} and {len(y)}")
+    if len(x) < minimum:
+        raise ValueError(f"need at least {minimum} pairs, got {len(x)}")
+    if not all(math.isfinite(v) for v in x + y):
+        raise ValueError("paired samples must be finite numbers")
+    return np.asarray(x), np.asarray(y)

@@ -1,0 +1,111 @@
+"""Studies built from whole searches: each step is one search master run in its own folder, through
+the same transports, retries, checkpoints and score cache as any search (tools/rank_correlation.py,
+tools/compare_search.py).
+
+A step whose folder holds a finished ``search_results.json`` of the same settings is not run again; a
+step cut off is resumed from its checkpoint; a finished step of other settings is an error (a study
+folder is never silently mixed). With a shared ``--score-cache`` no architecture is evaluated twice by
+equal evaluators across steps: the random arm's generation 0 is the evolution's, a repeated study
+costs lookups only.
+"""
+import json
+import logging
+import os
+
+from .arch_search_config import SearchConfigError, load_search_config
+from .search import RESULTS_NAME, SearchMaster, evolution_config
+from .transport.amqp import BrokerConfigError, BrokerUnavailable
+from .transport.local import LocalWorkerError
+
+logger = logging.getLogger(__name__)
+
+
+class StudyError(RuntimeError):
+    pass
+
+
+# What a study's command line reports as an error message instead of a traceback.
+FAILURES = (StudyError, SearchConfigError, BrokerConfigError, BrokerUnavailable, LocalWorkerError)
+
+
+class Backend:
+    """Where a study's candidates are evaluated: local worker processes started per step with the
+    step's server arguments, or RabbitMQ servers the user runs (one experiment name per evaluator:
+    servers serve the queues of one experiment)."""
+
+    def __init__(self, kind="local", workers=1, gpus=(), amqp_url="", score_cache=""):
+        if kind not in ("local", "rabbitmq"):
+            raise ValueError(f"backend must be local or rabbitmq, got {kind!r}")
+        self.kind, self.workers, self.gpus = kind, int(workers), list(gpus)
+        self.amqp_url, self.score_cache = amqp_url, score_cache
+
+    def opts(self, server_args, experiment):
+        if self.kind == "rabbitmq":
+            if not experiment:
+                raise StudyError("the rabbitmq backend needs an experiment name for the servers' queues")
+            return ["TRANSPORT.BACKEND", "rabbitmq", "TRANSPORT.AMQP_URL", self.amqp_url,
+                    "EXPERIMENT", experiment]
+        args = list(server_args)
+        if self.score_cache and "--score-cache" not in args:
+            args += ["--score-cache", self.score_cache]
+        return ["TRANSPORT.BACKEND", "local", "LOCAL.NUM_WORKERS", str(self.workers),
+                "LOCAL.GPUS", repr(self.gpus), "LOCAL.SERVER_ARGS", repr(args),
+                "EXPERIMENT", experiment or "local"]
+
+
+def run_step(folder, search_opts, server_args, backend, experiment="", progress_bar="auto"):
+    """Run, resume or reuse the search of `search_opts` in `folder`; return its search_results.json."""
+    opts = [*search_opts, *backend.opts(server_args, experiment), "OUTPUT_DIR", folder,
+            "MASTER.PROGRESS_BAR", progress_bar]
+    try:
+        cfg = load_search_config("", opts)
+    except SearchConfigError as e:
+        raise StudyError(f"{folder}: {e}") from None
+    done = read_results(folder)
+    if done is not None and done.get("finished"):
+        wanted = evolution_config(cfg).to_dict()
+        if done["evolution"] != wanted:
+            differ = sorted(k for k in wanted if done["evolution"].get(k) != wanted[k])
+            raise StudyError(f"{folder} holds a finished search of other settings ({', '.join(differ)}); "
+                             f"use another --output-dir or delete that folder")
+        logger.info("%s: finished before, reused (%d evaluated)", folder, done["num_evaluated"])
+        return done
+    logger.info("%s: running the search", folder)
+    summary = SearchMaster(cfg).run()
+    if not summary["finished"]:
+        raise StudyError(f"{folder}: the search stopped before its last generation "
+                         f"({summary['num_evaluated']} evaluated, {summary['num_failed']} failed)")
+    return summary
+
+
+def read_results(folder):
+    path = os.path.join(folder, RESULTS_NAME)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return None
+    except ValueError as e:
+        raise StudyError(f"{path} is not valid JSON ({e}); delete it to run that step again") from None
+
+
+def ok_results(summary):
+    """The successful candidates of a search, in evaluation order (generation, finish time)."""
+    return [r for r in summary["results"] if r["status"] == "ok"]
+
+
+def space_opts(size="300M", max_flops="300M", min_flops="", seed=0):
+    return ["SPACE.SIZE", size, "EVOLUTION.MAX_FLOPS", str(max_flops), "EVOLUTION.MIN_FLOPS", str(min_flops),
+            "EVOLUTION.SEED", str(seed)]
+
+
+def sample_opts(num, parents=1):
+    """One generation of `num` random architectures (no mutation, no crossover)."""
+    return ["EVOLUTION.POPULATION_SIZE", str(num), "EVOLUTION.NUM_GENERATIONS", "1",
+            "EVOLUTION.NUM_PARENTS", str(parents), "EVOLUTION.NUM_MUTANTS", "0",
+            "EVOLUTION.NUM_CROSSOVERS", "0"]
+
+
+def fixed_list_opts(archs):
+    """One generation of exactly `archs`."""
+    return [*sample_opts(len(archs)), "EVOLUTION.INITIAL_POPULATION", repr([str(a) for a in archs])]

@@ -1,0 +1,81 @@
+"""The study statistics against hand-computed values and scipy.stats called directly."""
+import math
+import statistics
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from distributed_arch_search.search_stats import (mann_whitney_greater, mean_sd, rank_correlation,
+                                                  seed_vs_arch_spread)
+
+
+def test_rank_correlation_by_hand_and_against_scipy():
+    x, y = [1, 2, 3, 4, 5], [1, 3, 2, 5, 4]
+    r = rank_correlation(x, y, n_resamples=500)
+    # 10 pairs, 2 discordant ((2,3) and (4,5)): tau = (8 - 2) / 10; sum d^2 = 4: rho = 1 - 6*4/(5*24).
+    assert r["kendall_tau"]["value"] == pytest.approx(0.6)
+    assert r["spearman_rho"]["value"] == pytest.approx(0.8)
+    assert r["kendall_tau"]["p_value"] == pytest.approx(stats.kendalltau(x, y).pvalue)
+    assert r["spearman_rho"]["p_value"] == pytest.approx(stats.spearmanr(x, y).pvalue)
+    # Exact null of tau for n=5: permutations with <= 2 inversions (tau >= 0.6) are 1 + 4 + 9 = 14
+    # of 120; two-sided: 28/120.
+    assert r["kendall_tau"]["p_value"] == pytest.approx(28 / 120)
+    assert r["n"] == 5
+
+
+def test_bootstrap_interval_is_scipys_and_repeatable():
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=12)
+    y = x + rng.normal(scale=0.8, size=12)
+    r = rank_correlation(x, y, n_resamples=1000, seed=7)
+    assert r == rank_correlation(x, y, n_resamples=1000, seed=7)
+    ref = stats.bootstrap((x, y), lambda a, b: stats.kendalltau(a, b).statistic, paired=True,
+                          vectorized=False, n_resamples=1000, method="percentile",
+                          rng=np.random.default_rng(7)).confidence_interval
+    lo, hi = r["kendall_tau"]["ci"]
+    assert (lo, hi) == pytest.approx((ref.low, ref.high))
+    assert lo <= r["kendall_tau"]["value"] <= hi and -1 <= lo < hi <= 1
+
+
+def test_perfect_and_reversed_rankings():
+    x = list(range(10))
+    assert rank_correlation(x, [2 * v + 1 for v in x], n_resamples=200)["kendall_tau"]["value"] == pytest.approx(1.0)
+    assert rank_correlation(x, [-v for v in x], n_resamples=200)["spearman_rho"]["value"] == pytest.approx(-1.0)
+
+
+def test_rank_correlation_refuses_bad_input():
+    with pytest.raises(ValueError, match="equal lengths"):
+        rank_correlation([1, 2, 3], [1, 2])
+    with pytest.raises(ValueError, match="at least 3"):
+        rank_correlation([1, 2], [1, 2])
+    with pytest.raises(ValueError, match="finite"):
+        rank_correlation([1, 2, float("nan")], [1, 2, 3])
+
+
+def test_seed_vs_arch_spread_by_recomputation():
+    groups = [[0.10, 0.12], [0.20, 0.19], [0.31, 0.35]]
+    r = seed_vs_arch_spread(groups)
+    within = math.sqrt((statistics.variance(groups[0]) + statistics.variance(groups[1])
+                        + statistics.variance(groups[2])) / 3)
+    between = statistics.stdev([0.11, 0.195, 0.33])
+    assert r["seed_sd"] == pytest.approx(within) and r["arch_sd"] == pytest.approx(between)
+    assert r["arch_over_seed"] == pytest.approx(between / within)
+    assert seed_vs_arch_spread([[0.1], [0.3]])["seed_sd"] is None  # one seed: no seed spread
+
+
+def test_mann_whitney_against_scipy_and_by_hand():
+    a, b = [5, 6, 7], [1, 2, 8]
+    r = mann_whitney_greater(a, b)
+    # U of a: pairs (ai, bj) with ai > bj: 5>1,5>2,6>1,6>2,7>1,7>2 = 6 of 9.
+    assert r["u"] == 6 and r["common_language_effect"] == pytest.approx(6 / 9)
+    assert r["p_value"] == pytest.approx(stats.mannwhitneyu(a, b, alternative="greater").pvalue)
+    # Exact: P(U >= 6) under the null, over the C(6,3) = 20 equally likely rank sets: 7 of 20.
+    assert r["p_value"] == pytest.approx(7 / 20)
+    with pytest.raises(ValueError, match="both samples"):
+        mann_whitney_greater([], [1])
+
+
+def test_mean_sd():
+    assert mean_sd([1, 2, 3]) == {"mean": 2.0, "sd": 1.0, "values": [1.0, 2.0, 3.0]}
+    assert mean_sd([4])["sd"] == 0.0

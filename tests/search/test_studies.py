@@ -1,0 +1,259 @@
+"""The two studies end to end at a tiny scale: evolution vs random search (tools/compare_search.py)
+and supernet-vs-stand-alone ranking (tools/rank_correlation.py), on the local backend and through
+the real broker; their figures recomputed from the raw per-candidate files."""
+import argparse
+import json
+import os
+import shlex
+import statistics
+import subprocess
+import sys
+
+import pytest
+from scipy import stats
+
+from distributed_arch_search.evaluators.standalone import StandaloneEvaluator
+from distributed_arch_search.runner import read_evaluation_logs
+from distributed_arch_search.score_cache import ScoreCache
+from maskrcnn_benchmark.data.datasets.synthetic_shapes import make_shapes_dataset
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+SEARCH_CONFIG = "configs/quick_schedules/e2e_faster_rcnn_detnas_fpn_300M_search_shapes.yaml"
+RETRAIN_CONFIG = "configs/quick_schedules/e2e_faster_rcnn_detnas_fpn_300M_shapes.yaml"
+SMALL = ["INPUT.MIN_SIZE_TRAIN", "(64,)", "INPUT.MAX_SIZE_TRAIN", "64", "INPUT.MIN_SIZE_TEST", "64",
+         "INPUT.MAX_SIZE_TEST", "64", "DATALOADER.NUM_WORKERS", "0", "TEST.IMS_PER_BATCH", "4",
+         "MODEL.RPN.PRE_NMS_TOP_N_TEST", "100", "MODEL.RPN.POST_NMS_TOP_N_TEST", "50",
+         "MODEL.RPN.FPN_POST_NMS_TOP_N_TEST", "50", "NAS.BN_RECAL_IMAGES", "8", "NAS.BN_RECAL_BATCH", "4"]
+TRAIN = ["SOLVER.IMS_PER_BATCH", "4", "SOLVER.BASE_LR", "0.02", "SOLVER.WARMUP_ITERS", "2",
+         "SOLVER.CHECKPOINT_PERIOD", "1000", "MODEL.RPN.PRE_NMS_TOP_N_TRAIN", "100",
+         "MODEL.RPN.FPN_POST_NMS_TOP_N_TRAIN", "50", "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "16"]
+
+
+def _env(datasets=None):
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    if datasets:
+        env["DETNAS_DATASETS"] = datasets
+    return env
+
+
+def _tool(args, datasets=None, timeout=900):
+    proc = subprocess.run([sys.executable, *args], cwd=REPO, env=_env(datasets), capture_output=True, text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, f"{args}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc.stdout
+
+
+def _results(folder):
+    return json.loads((folder / "search_results.json").read_text())
+
+
+# ------------------------------------------------------------------------ evolution vs random
+COMPARE = ["--seeds", "2", "--population", "6", "--generations", "4", "--parents", "3", "--mutants", "2",
+           "--crossovers", "2", "--top-k", "3", "--progress-bar", "off"]
+
+
+def _check_comparison(out, evaluator="synthetic"):
+    c = json.loads((out / "comparison.json").read_text())
+    assert c["seeds"] == [0, 1] and c["evaluations_per_run"] == 24 and c["evaluator"] == evaluator
+    last_quarter = {"evolution": [], "random": []}
+    for arm in ("evolution", "random"):
+        bests, tops = [], []
+        for seed in (0, 1):
+            run = _results(out / f"{arm}_seed{seed}")
+            assert run["finished"] and len(run["results"]) == 24
+            aps = sorted((r["ap"] for r in run["results"]), reverse=True)
+            bests.append(aps[0])
+            tops.append(statistics.fmean(aps[:3]))
+            last_quarter[arm] += [r["ap"] for r in run["results"] if r["generation"] == 3]
+            if arm == "random":  # same seed: the random arm's generation 0 is the evolution's
+                evo = _results(out / f"evolution_seed{seed}")
+                assert ({r["arch"] for r in run["results"] if r["generation"] == 0}
+                        == {r["arch"] for r in evo["results"] if r["generation"] == 0})
+                assert run["evolution"]["num_mutants"] == run["evolution"]["num_crossovers"] == 0
+        assert c[arm]["best_ap"]["values"] == bests and c[arm]["best_ap"]["mean"] == pytest.approx(statistics.fmean(bests))
+        assert c[arm]["top_k_mean_ap"]["values"] == pytest.approx(tops)
+    ref = stats.mannwhitneyu(last_quarter["evolution"], last_quarter["random"], alternative="greater")
+    assert c["last_quarter_test"]["p_value"] == pytest.approx(ref.pvalue)
+    assert c["last_quarter_test"]["n_a"] == 12 == c["last_quarter_test"]["n_b"]
+    assert (out / "comparison.png").stat().st_size > 10_000
+    return c
+
+
+@pytest.mark.slow
+def test_compare_search_local_and_resumed_without_evaluating(tmp_path):
+    out = tmp_path / "compare"
+    args = ["tools/compare_search.py", "--output-dir", str(out), "--server-args", "--evaluator synthetic", *COMPARE]
+    stdout = _tool(args)
+    assert "evolution vs random search: 2 seeds x 24 evaluations each" in stdout
+    first = _check_comparison(out)
+    # Shared cache: 2 seeds x (24 + 24 - 6 shared in generation 0), minus repeats across seeds.
+    cache_lines = (out / "scores" / "scores.jsonl").read_text().splitlines()
+    assert len(cache_lines) <= 2 * 42
+    # Again, with one run's folder gone: the others are reused, the lost one runs again with every
+    # score from the cache, and the same figures come out.
+    import shutil
+
+    shutil.rmtree(out / "random_seed1")
+    _tool(args)
+    assert (out / "scores" / "scores.jsonl").read_text().splitlines() == cache_lines
+    assert {e["event"] for e in read_evaluation_logs(str(out / "random_seed1"))} == {"cached"}
+    again = _check_comparison(out)
+    assert again["evolution"] == first["evolution"] and again["random"] == first["random"]
+
+
+@pytest.mark.rabbitmq
+@pytest.mark.slow
+def test_compare_search_through_the_broker(tmp_path, amqp_url, experiment, servers):
+    out = tmp_path / "compare"
+    for _ in range(2):
+        servers.start(experiment, tmp_path / "servers", "--score-cache", str(tmp_path / "scores"))
+    _tool(["tools/compare_search.py", "--output-dir", str(out), "--amqp-url", amqp_url, "--experiment",
+           experiment, *COMPARE])
+    _check_comparison(out, evaluator="")  # the servers know their evaluator, the master does not
+    served = {r["server_id"] for seed in (0, 1) for r in _results(out / f"evolution_seed{seed}")["results"]}
+    assert len(served) == 2
+
+
+def test_compare_refuses_unequal_budgets():
+    from distributed_arch_search.search_comparison import compare
+    from distributed_arch_search.studies import StudyError
+
+    def run(n):
+        results = [{"arch": f"{i:04d}", "ap": i / 100, "status": "ok", "generation": 0} for i in range(n)]
+        return {"experiment": "x", "results": results, "num_failed": 0, "evolution": {"num_generations": 1},
+                "best": {"arch": results[-1]["arch"]}}
+
+    with pytest.raises(StudyError, match="unequal numbers of evaluations"):
+        compare({"evolution": {0: run(5), 1: run(5)}, "random": {0: run(5), 1: run(4)}}, top_k=2)
+
+
+# ------------------------------------------------------------------------ stand-alone per-seed cache
+class _NoTraining(StandaloneEvaluator):
+    trained = []
+
+    def train_and_test(self, key, seed):
+        type(self).trained.append((key, seed))
+        return 0.1 * seed + int(key[0]) * 0.01
+
+
+def _standalone(seeds, cache, tmp_path, opts=()):
+    args = argparse.Namespace(config_file=os.path.join(REPO, RETRAIN_CONFIG), seeds=list(seeds), pretrain_args="",
+                              keep_outputs=False, opts=list(opts))
+    ev = _NoTraining(args, "cpu", str(tmp_path))
+    ev.setup()
+    ev.score_cache = cache
+    return ev
+
+
+def test_standalone_trains_each_arch_and_seed_once(tmp_path, monkeypatch):
+    root = tmp_path / "datasets"
+    make_shapes_dataset(str(root / "shapes"), num_train=6, num_minival=2, num_search_val=2, image_size=32, seed=1)
+    monkeypatch.setenv("DETNAS_DATASETS", str(root))
+    cache = ScoreCache(tmp_path / "scores")
+    arch = (1,) * 20
+    _NoTraining.trained = []
+    m = _standalone([0, 1], cache, tmp_path).evaluate(arch)
+    assert m["ap_seed0"] == 0.01 and m["ap_seed1"] == pytest.approx(0.11) and m["ap"] == pytest.approx(0.06)
+    assert _NoTraining.trained == [("1" * 20, 0), ("1" * 20, 1)]
+    # A killed run resumed with one more seed: only the new seed is trained.
+    m = _standalone([0, 1, 2], ScoreCache(tmp_path / "scores"), tmp_path).evaluate(arch)
+    assert _NoTraining.trained[2:] == [("1" * 20, 2)] and m["ap"] == pytest.approx(0.11)
+    # Another recipe is another fingerprint: trained again.
+    _standalone([0], ScoreCache(tmp_path / "scores"), tmp_path, ["SOLVER.MAX_ITER", "7"]).evaluate(arch)
+    assert _NoTraining.trained[3:] == [("1" * 20, 0)]
+
+
+def test_standalone_refuses_flags_it_sets(tmp_path):
+    args = argparse.Namespace(config_file=RETRAIN_CONFIG, seeds=[0], pretrain_args="--arch 0000", keep_outputs=False,
+                              opts=[])
+    with pytest.raises(ValueError, match="--arch"):
+        StandaloneEvaluator(args, "cpu", str(tmp_path))
+
+
+# ------------------------------------------------------------------------ ranking
+@pytest.fixture(scope="module")
+def ranking_setup(tmp_path_factory):
+    """(datasets, supernet weights, score cache) for the ranking runs; the cache is shared, so the
+    broker run after the local one measures nothing again."""
+    root = tmp_path_factory.mktemp("ranking")
+    datasets = str(root / "datasets")
+    make_shapes_dataset(os.path.join(datasets, "shapes"), num_train=48, num_minival=4, num_search_val=8,
+                        image_size=64, seed=5)
+    out = root / "supernet"
+    _tool(["tools/train_net.py", "--skip-test", "--config-file", SEARCH_CONFIG, *SMALL, *TRAIN,
+           "SOLVER.MAX_ITER", "80", "SOLVER.STEPS", "(70,)", "SOLVER.IMS_PER_BATCH", "8", "SOLVER.BASE_LR", "0.04",
+           "OUTPUT_DIR", str(out)], datasets)
+    return datasets, str(out / "model_final.pth"), str(root / "scores")
+
+
+def _rank_args(out, datasets, weights, cache):
+    supernet = ["--evaluator", "detector", "--config-file", SEARCH_CONFIG, "--weights", weights, "--opts", *SMALL]
+    standalone = ["--evaluator", "standalone", "--config-file", RETRAIN_CONFIG, "--opts", *SMALL, *TRAIN,
+                  "SOLVER.MAX_ITER", "80", "SOLVER.STEPS", "(70,)", "SOLVER.IMS_PER_BATCH", "8",
+                  "SOLVER.BASE_LR", "0.04"]
+    return ["tools/rank_correlation.py", "--output-dir", str(out), "--num-sampled", "5", "--num-archs", "3",
+            "--seeds", "2", "--bootstrap", "200", "--workers", "2", "--score-cache", cache, "--progress-bar", "off",
+            "--supernet-args", shlex.join(supernet), "--standalone-args", shlex.join(standalone)], supernet, standalone
+
+
+def _check_ranking(out):
+    r = json.loads((out / "rank_correlation.json").read_text())
+    sampled = _results(out / "supernet_scores")
+    standalone = _results(out / "standalone")
+    assert len(sampled["results"]) == 5 and r["num_sampled"] == 5
+    assert {a["arch"] for a in r["archs"]} == {x["arch"] for x in standalone["results"]}
+    ranked = sorted(sampled["results"], key=lambda x: (x["ap"], x["arch"]))
+    assert [a["arch"] for a in r["archs"]] == [ranked[i]["arch"] for i in (0, 2, 4)]  # lowest, middle, highest
+    by_arch = {x["arch"]: x for x in standalone["results"]}
+    for a in r["archs"]:
+        metrics = by_arch[a["arch"]]["metrics"]
+        assert a["standalone_ap_per_seed"] == {"0": metrics["ap_seed0"], "1": metrics["ap_seed1"]}
+        assert a["standalone_ap"] == pytest.approx((metrics["ap_seed0"] + metrics["ap_seed1"]) / 2)
+        assert 0.0 <= a["standalone_ap"] <= 1.0
+    x = [a["supernet_ap"] for a in r["archs"]]
+    y = [a["standalone_ap"] for a in r["archs"]]
+    if len(set(x)) > 1 and len(set(y)) > 1:
+        assert r["kendall_tau"]["value"] == pytest.approx(stats.kendalltau(x, y).statistic)
+    assert (out / "rank_correlation.png").stat().st_size > 10_000
+    return r
+
+
+@pytest.mark.slow
+def test_rank_correlation_local(ranking_setup, tmp_path):
+    datasets, weights, cache = ranking_setup
+    out = tmp_path / "rank"
+    args, _, _ = _rank_args(out, datasets, weights, cache)
+    stdout = _tool(args, datasets)
+    assert "Kendall tau" in stdout
+    _check_ranking(out)
+    trainings = [e for e in read_evaluation_logs(str(out / "standalone")) if e["event"] == "finish"]
+    assert len(trainings) == 3 and all(e["status"] == "ok" for e in trainings)
+    assert len(ScoreCache(cache)) == 5 + 3 * 2 + 3  # supernet scores, (arch, seed) trainings, arch means
+
+
+@pytest.mark.rabbitmq
+@pytest.mark.slow
+def test_rank_correlation_through_the_broker_reuses_every_training(ranking_setup, tmp_path, amqp_url, experiment,
+                                                                    servers, monkeypatch):
+    from distributed_arch_search.transport.amqp import delete_topology
+
+    datasets, weights, cache = ranking_setup
+    if not os.path.exists(os.path.join(cache, "scores.jsonl")):
+        pytest.skip("needs the score cache of test_rank_correlation_local")
+    out = tmp_path / "rank"
+    args, supernet, standalone = _rank_args(out, datasets, weights, cache)
+    before = len(ScoreCache(cache))
+    monkeypatch.setenv("DETNAS_DATASETS", datasets)  # the servers' environment
+    names = (f"{experiment}-supernet", f"{experiment}-standalone")
+    try:
+        servers.start(names[0], tmp_path / "servers", "--score-cache", cache, *supernet)
+        servers.start(names[1], tmp_path / "servers", "--score-cache", cache, *standalone, "--seeds", "0", "1")
+        _tool([*args, "--amqp-url", amqp_url, "--experiment", experiment], datasets)
+    finally:
+        servers.stop_all()
+        for name in names:
+            delete_topology(amqp_url, name)
+    _check_ranking(out)
+    assert len(ScoreCache(cache)) == before  # every score came from the cache: nothing trained twice
+    events = {e["event"] for e in read_evaluation_logs(str(tmp_path / "servers"))}
+    assert events == {"cached"}
