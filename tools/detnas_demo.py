@@ -7,11 +7,13 @@ Stages (each skipped when its output exists, so running the command again resume
   1 data       shapes detection set (train, minival, search-train/search-val) + a classification set
   2 pretrain   the 300M supernet on the classification set ("ImageNet")
   3 finetune   the supernet inside Faster R-CNN + FPN on search-train, one path per iteration
-  4 search     evolutionary search, each candidate: BN recalibration + AP on search-val
-  5 random     as many random architectures under the FLOPs limit, evaluated the same way
-  6 retrain    the best found and the released DetNAS-300M architecture: classification
-               pre-training, then detection training on train, AP on minival
-  7 report     summary.json, search_progress.png, detections_minival.png and a table
+  4 search     evolutionary search against random search, the same budget, several seeds
+               (tools/compare_search.py); each candidate: BN recalibration + AP on search-val, each
+               score measured once (score cache shared by all runs)
+  5 retrain    the best found and the best random architecture, K seeds each: classification
+               pre-training, detection training on train, AP on minival (the standalone evaluator
+               through the search master, both trained in parallel)
+  6 report     summary.json, search_vs_random.png, search_progress.png, detections_minival.png, a table
 
 Every stage runs the project's own tools as a user would (Supernet-ImageNet/train.py,
 tools/train_net.py, distributed_arch_search), with their logs (ETA lines, progress bars) shown and
@@ -21,15 +23,16 @@ import argparse
 import hashlib
 import json
 import os
-import shutil
+import shlex
 import signal
-import statistics
 import subprocess
 import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
+
+import demo_report  # noqa: E402  (tools/, beside this file)
 
 SEARCH_CONFIG = "configs/quick_schedules/e2e_faster_rcnn_detnas_fpn_300M_search_shapes.yaml"
 RETRAIN_CONFIG = "configs/quick_schedules/e2e_faster_rcnn_detnas_fpn_300M_shapes.yaml"
@@ -41,18 +44,18 @@ SCALES = {
     "default": dict(
         shapes_train=1200, shapes_minival=200, search_val=200, min_image=96, max_image=128,
         cls_classes=8, cls_train=100, cls_val=20, cls_image=48, cls_batch=32,
-        cls_supernet_iters=300, cls_fixed_iters=150, cls_lr=0.02,
-        det_batch=8, det_lr=0.04, supernet_iters=800, retrain_iters=700,
-        bn_recal_images=64, population=8, generations=3, parents=4, mutants=2, crossovers=2,
-        workers=2, drawn_images=4,
+        cls_supernet_iters=300, cls_fixed_iters=100, cls_lr=0.02,
+        det_batch=8, det_lr=0.04, supernet_iters=800, retrain_iters=500, retrain_seeds=2,
+        bn_recal_images=64, seeds=3, population=6, generations=5, parents=3, mutants=2, crossovers=2,
+        top_k=4, workers=2, drawn_images=4,
     ),
     "tiny": dict(
         shapes_train=40, shapes_minival=8, search_val=8, min_image=64, max_image=64,
         cls_classes=4, cls_train=8, cls_val=4, cls_image=32, cls_batch=8,
         cls_supernet_iters=4, cls_fixed_iters=4, cls_lr=0.02,
-        det_batch=4, det_lr=0.02, supernet_iters=6, retrain_iters=6,
-        bn_recal_images=8, population=3, generations=2, parents=2, mutants=1, crossovers=0,
-        workers=2, drawn_images=2,
+        det_batch=4, det_lr=0.02, supernet_iters=6, retrain_iters=6, retrain_seeds=2,
+        bn_recal_images=8, seeds=2, population=3, generations=2, parents=2, mutants=1, crossovers=0,
+        top_k=2, workers=2, drawn_images=2,
     ),
 }
 
@@ -62,6 +65,9 @@ class DemoError(RuntimeError):
 
 
 class Demo:
+    RELEASED = RELEASED
+    RETRAIN_CONFIG = RETRAIN_CONFIG
+
     def __init__(self, args):
         self.args = args
         self.out = os.path.abspath(args.output_dir)
@@ -106,7 +112,7 @@ class Demo:
                             f"{tail.decode(errors='replace')}")
 
     def stage(self, number, name, title, done, work):
-        header = f"[{number}/7] {title}"
+        header = f"[{number}/6] {title}"
         if done():
             print(f"\n== {header}: already done, skipped ==", flush=True)
             return
@@ -182,51 +188,89 @@ class Demo:
                 "--opts", "NAS.BN_RECAL_IMAGES", str(self.s["bn_recal_images"]),
                 "MODEL.DEVICE", self.device]
 
-    def search_cmd(self, experiment, out_dir, random_only):
+    def standalone_args(self):
+        """The standalone evaluator: classification pre-training then detection training per seed,
+        the same recipe for every architecture retrained."""
         s = self.s
-        evolution = ["EVOLUTION.POPULATION_SIZE", str(s["population"]),
-                     "EVOLUTION.NUM_GENERATIONS", str(s["generations"]),
-                     "EVOLUTION.NUM_PARENTS", str(s["parents"]),
-                     "EVOLUTION.MAX_FLOPS", MAX_FLOPS, "MASTER.TOP_K", str(s["parents"])]
-        if random_only:  # the baseline: every generation drawn at random, another seed
-            evolution += ["EVOLUTION.NUM_MUTANTS", "0", "EVOLUTION.NUM_CROSSOVERS", "0",
-                          "EVOLUTION.SEED", str(self.args.seed + 1)]
-        else:
-            evolution += ["EVOLUTION.NUM_MUTANTS", str(s["mutants"]),
-                          "EVOLUTION.NUM_CROSSOVERS", str(s["crossovers"]),
-                          "EVOLUTION.SEED", str(self.args.seed)]
-        cmd = self.py("-m", "distributed_arch_search.search", "--experiment", experiment,
-                      "--output-dir", out_dir, *evolution)
-        if self.args.broker:
-            return cmd[:3] + ["--backend", "rabbitmq", "--amqp-url", self.args.broker] + cmd[3:]
-        gpus = "[0]" if self.device.startswith("cuda") else "[]"
-        return cmd[:3] + ["--backend", "local"] + cmd[3:] + [
-            "LOCAL.NUM_WORKERS", str(s["workers"]), "LOCAL.GPUS", gpus,
-            "LOCAL.SERVER_ARGS", repr(self.evaluator_args())]
+        pretrain = ["--size", "300M", "--data", os.path.join(self.datasets, "tiny_cls"),
+                    "--input-size", str(s["cls_image"]), "--batch-size", str(s["cls_batch"]),
+                    "--total-iters", str(s["cls_fixed_iters"]), "--lr", str(s["cls_lr"]), "--workers", "0",
+                    "--eval-interval", "0", "--log-interval", str(max(s["cls_fixed_iters"] // 4, 1))]
+        schedule = self.detection_schedule(s["retrain_iters"])[:-4]  # the evaluator sets device and seed
+        return ["--evaluator", "standalone", "--config-file", RETRAIN_CONFIG, "--keep-outputs",
+                "--seeds", *map(str, range(s["retrain_seeds"])), "--pretrain-args", shlex.join(pretrain),
+                "--opts", *schedule]
 
-    def run_search(self, name, experiment, out_dir, random_only):
-        cmd = self.search_cmd(experiment, out_dir, random_only)
-        # Each evaluator process computes on one thread; two of them use both cores.
+    def with_servers(self, name, experiment, server_args, work):
+        """Run `work()` with two evaluation servers on the broker (stopped afterwards), or directly."""
         if not self.args.broker:
-            self.run(name, cmd, threads=1)
-            return
-        servers = self.start_servers(experiment, out_dir)
+            return work()
+        procs = self.start_servers(experiment, server_args)
         try:
-            self.run(name, cmd, threads=1)
+            return work()
         finally:
-            self.stop_servers(servers)
+            self.stop_servers(procs)
             self.run(f"{name}_cleanup", self.py(
                 "-m", "distributed_arch_search.search", "--experiment", experiment,
-                "--amqp-url", self.args.broker, "--output-dir", out_dir, "--delete-queues"))
+                "--amqp-url", self.args.broker, "--delete-queues"))
 
-    def start_servers(self, experiment, out_dir):
+    def compare_search(self):
+        """Evolution and random search, the same budget and evaluator, several seeds."""
+        s = self.s
+        cmd = self.py("tools/compare_search.py", "--output-dir", self.search_dir,
+                      "--seeds", str(s["seeds"]), "--first-seed", str(self.args.seed),
+                      "--population", str(s["population"]), "--generations", str(s["generations"]),
+                      "--parents", str(s["parents"]), "--mutants", str(s["mutants"]),
+                      "--crossovers", str(s["crossovers"]), "--top-k", str(s["top_k"]),
+                      "--max-flops", MAX_FLOPS, "--score-cache", self.score_cache)
+        experiment = self.experiment("search")
+        if self.args.broker:
+            cmd += ["--amqp-url", self.args.broker, "--experiment", experiment]
+        else:
+            cmd += ["--workers", str(s["workers"]), "--server-args", shlex.join(self.evaluator_args())]
+            if self.device.startswith("cuda"):
+                cmd += ["--gpus", *["0"] * s["workers"]]
+        # Each evaluator process computes on one thread; two of them use both cores.
+        self.with_servers("4_search", experiment, self.evaluator_args(),
+                          lambda: self.run("4_search", cmd, threads=1))
+
+    def retrain_archs(self):
+        """Best found, best random (and the released one if asked), each architecture once."""
+        c = self.comparison()
+        archs = [c["best_found"]["arch"], c["best_random"]["arch"]]
+        if self.args.with_released:
+            archs.append(RELEASED)
+        return list(dict.fromkeys(archs))
+
+    def retrain(self):
+        """A fixed list through the search master: the servers train the architectures in parallel."""
+        s = self.s
+        archs = self.retrain_archs()
+        experiment = self.experiment("retrain")
+        cmd = self.py("-m", "distributed_arch_search.search", "--experiment", experiment,
+                      "--output-dir", self.retrain_dir, "EVOLUTION.MAX_FLOPS", "10G",
+                      "EVOLUTION.POPULATION_SIZE", str(len(archs)), "EVOLUTION.NUM_GENERATIONS", "1",
+                      "EVOLUTION.NUM_PARENTS", "1", "EVOLUTION.NUM_MUTANTS", "0",
+                      "EVOLUTION.NUM_CROSSOVERS", "0", "EVOLUTION.INITIAL_POPULATION", repr(archs),
+                      "MASTER.TASK_TIMEOUT_S", "86400.0")
+        if self.args.broker:
+            cmd[3:3] = ["--backend", "rabbitmq", "--amqp-url", self.args.broker]
+        else:
+            gpus = repr([0] * s["workers"]) if self.device.startswith("cuda") else "[]"
+            cmd[3:3] = ["--backend", "local"]
+            cmd += ["LOCAL.NUM_WORKERS", str(s["workers"]), "LOCAL.GPUS", gpus,
+                    "LOCAL.SERVER_ARGS", repr([*self.standalone_args(), "--score-cache", self.score_cache])]
+        self.with_servers("5_retrain", experiment, self.standalone_args(),
+                          lambda: self.run("5_retrain", cmd, threads=1))
+
+    def start_servers(self, experiment, server_args):
         procs = []
         for i in range(self.s["workers"]):
             log = open(os.path.join(self.logs, f"server_{experiment}_{i}.log"), "ab")
             gpu = ["--gpu", "0"] if self.device.startswith("cuda") else []
             cmd = self.py("-m", "distributed_arch_search.test_server", "--experiment", experiment,
-                          "--output-dir", out_dir, "--amqp-url", self.args.broker, *gpu,
-                          *self.evaluator_args())
+                          "--output-dir", os.path.join(self.out, "servers"), "--amqp-url", self.args.broker,
+                          "--score-cache", self.score_cache, *gpu, *server_args)
             procs.append(subprocess.Popen(cmd, cwd=REPO, env=self.env(threads=1), stdout=log,
                                           stderr=subprocess.STDOUT))
         print(f"started {len(procs)} evaluation servers on the broker "
@@ -245,34 +289,6 @@ class Demo:
                 p.wait()
         print("evaluation servers stopped", flush=True)
 
-    def retrain(self, name, arch):
-        """Classification pre-training then detection training of one architecture; its metrics."""
-        export = os.path.join(self.pretrained, f"{name}_300M.pth")
-        if not os.path.exists(export):
-            self.run(f"6_retrain_{name}_pretrain", self.classification_cmd(
-                "fixed", os.path.join(self.out, f"pretrain_{name}"), export,
-                self.s["cls_fixed_iters"], arch=arch))
-        out_dir = os.path.join(self.out, f"retrain_{name}")
-        if not os.path.exists(self.minival_metrics_path(name)):
-            self.run(f"6_retrain_{name}_detection", self.py(
-                "tools/train_net.py", "--config-file", RETRAIN_CONFIG,
-                "MODEL.BACKBONE.ARCH", arch, "MODEL.WEIGHT", export, "OUTPUT_DIR", out_dir,
-                *self.detection_schedule(self.s["retrain_iters"])))
-
-    def minival_metrics_path(self, name):
-        return os.path.join(self.out, f"retrain_{name}", "inference", "shapes_minival",
-                            "metrics.json")
-
-    def retrain_both(self):
-        best = self.best_arch()
-        self.retrain("best", best)
-        if best == RELEASED:  # the search found the released architecture: one retraining serves
-            src, dst = self.minival_metrics_path("best"), self.minival_metrics_path("released")
-            os.makedirs(os.path.dirname(dst), exist_ok=True)
-            shutil.copy(src, dst)
-        else:
-            self.retrain("released", RELEASED)
-
     # ------------------------------------------------------------------ results
     @property
     def supernet_export(self):
@@ -282,91 +298,45 @@ class Demo:
     def supernet_dir(self):
         return os.path.join(self.out, "supernet")
 
-    def search_results(self, folder):
-        path = os.path.join(self.out, folder, "search_results.json")
-        results = _read_json(path, None)
-        if results is None:
-            raise DemoError(f"{path} is missing: the search stage did not finish")
-        return results
+    @property
+    def search_dir(self):
+        return os.path.join(self.out, "search")
 
-    def search_done(self, folder):
-        results = _read_json(os.path.join(self.out, folder, "search_results.json"), None)
-        return bool(results and results.get("finished"))
+    @property
+    def retrain_dir(self):
+        return os.path.join(self.out, "retrain")
 
-    def best_arch(self):
-        return self.search_results("search")["best"]["arch"]
+    @property
+    def score_cache(self):
+        return os.path.join(self.out, "scores")
 
-    def report(self):
-        from maskrcnn_benchmark.nas import count_flops
+    def comparison(self):
+        """comparison.json of the search stage plus the best architecture of each arm over all seeds."""
+        c = _read_json(os.path.join(self.search_dir, "comparison.json"), None)
+        if c is None:
+            raise DemoError(f"{self.search_dir}/comparison.json is missing: the search stage did not finish")
+        for arm, name in (("evolution", "best_found"), ("random", "best_random")):
+            runs = [_read_json(os.path.join(self.search_dir, f"{arm}_seed{seed}", "search_results.json"), {})
+                    for seed in c["seeds"]]
+            best = max((r["best"] for r in runs), key=lambda b: (b["ap"], b["arch"]))
+            c[name] = {"arch": best["arch"], "search_val_ap": best["ap"], "flops": best["flops"]}
+        return c
 
-        search = self.search_results("search")
-        random_aps = [r["ap"] for r in self.search_results("random_search")["results"]
-                      if r["status"] == "ok"]
-        best = search["best"]
-        # Median AP of the candidates each generation evaluated: rising when the evolution works,
-        # even where its best only ties the best random architecture.
-        by_generation = {}
-        for r in search["results"]:
-            if r["status"] == "ok":
-                by_generation.setdefault(r["generation"], []).append(r["ap"])
-        minival = {n: _read_json(self.minival_metrics_path(n), {}).get("bbox", {})
-                   for n in ("best", "released")}
-        summary = {
-            "best_arch": best["arch"],
-            "best_flops": count_flops("300M", best["arch"]),
-            "best_search_val_ap": best["ap"],
-            "random_search_val_ap_best": max(random_aps),
-            "random_search_val_ap_median": statistics.median(random_aps),
-            "search_val_ap_median_per_generation": [statistics.median(by_generation[g])
-                                                    for g in sorted(by_generation)],
-            "final_minival_ap_best": minival["best"].get("AP"),
-            "final_minival_ap_released": minival["released"].get("AP"),
-            "released_arch": RELEASED,
-            "released_flops": count_flops("300M", RELEASED),
-            "num_search_evaluations": search["num_evaluated"],
-            "num_random_evaluations": len(random_aps),
-            "transport": "rabbitmq" if self.args.broker else "local",
-            "device": self.device,
-            "seconds_per_stage": self.times,
-        }
-        shutil.copy(os.path.join(self.out, "search", "search_progress.png"),
-                    os.path.join(self.out, "search_progress.png"))
-        self.draw_detections()
-        _write_json(os.path.join(self.out, "summary.json"), summary)
-        print_table(summary, self.out)
-        return summary
+    def retrained(self):
+        """arch -> {"ap_per_seed": [...], "ap": mean} from the retrain stage's search_results.json."""
+        results = _read_json(os.path.join(self.retrain_dir, "search_results.json"), None)
+        if not results or not results.get("finished"):
+            raise DemoError(f"{self.retrain_dir}/search_results.json is missing or unfinished")
+        out = {}
+        for r in results["results"]:
+            if r["status"] != "ok":
+                raise DemoError(f"retraining {r['arch']} failed: {r['errors'][-1:]}")
+            seeds = range(self.s["retrain_seeds"])
+            out[r["arch"]] = {"ap_per_seed": [r["metrics"][f"ap_seed{k}"] for k in seeds], "ap": r["ap"]}
+        return out
 
-    def draw_detections(self):
-        """Detections of the retrained best architecture on a few minival images, side by side."""
-        from PIL import Image
-
-        sys.path.insert(0, os.path.join(REPO, "demo"))
-        from predictor import build_predictor
-
-        from maskrcnn_benchmark.config import load_config
-
-        os.environ["DETNAS_DATASETS"] = self.datasets
-        cfg = load_config(os.path.join(REPO, RETRAIN_CONFIG), [
-            "MODEL.BACKBONE.ARCH", self.best_arch(), "MODEL.DEVICE", self.device,
-            "OUTPUT_DIR", os.path.join(self.out, "retrain_best")])
-        predictor = build_predictor(cfg)
-        with open(os.path.join(self.datasets, "shapes", "annotations", "minival.json")) as f:
-            files = [im["file_name"] for im in json.load(f)["images"][: self.s["drawn_images"]]]
-        tiles = []
-        for name in files:
-            image = Image.open(os.path.join(self.datasets, "shapes", "images", name)).convert("RGB")
-            tiles.append(predictor.draw(image, predictor.predict(image), threshold=0.5))
-        scale = 3  # the images are small; enlarge so boxes and labels can be read
-        width = sum(t.width for t in tiles) * scale
-        height = max(t.height for t in tiles) * scale
-        sheet = Image.new("RGB", (width, height), (255, 255, 255))
-        x = 0
-        for t in tiles:
-            sheet.paste(t.resize((t.width * scale, t.height * scale), Image.NEAREST), (x, 0))
-            x += t.width * scale
-        path = os.path.join(self.out, "detections_minival.png")
-        sheet.save(path)
-        print(f"detections of the retrained best architecture: {path}")
+    def stage_done(self, folder, name):
+        return bool(_read_json(os.path.join(folder, name), {}))
 
     # ------------------------------------------------------------------ all
     def main(self):
@@ -386,23 +356,18 @@ class Demo:
                    self.finetune_supernet)
         budget = s["population"] * s["generations"]
         where = f"RabbitMQ at {_mask(self.args.broker)}" if self.args.broker else "local processes"
-        self.stage(4, "search", f"evolutionary search, {s['generations']} generations x "
-                   f"{s['population']} ({budget} evaluations on {where})",
-                   lambda: self.search_done("search"),
-                   lambda: self.run_search("4_search", self.experiment("evolution"),
-                                           os.path.join(self.out, "search"), False))
-        self.stage(5, "random_search", f"random baseline: {budget} random architectures under "
-                   f"{MAX_FLOPS} FLOPs, evaluated the same way",
-                   lambda: self.search_done("random_search"),
-                   lambda: self.run_search("5_random_search", self.experiment("random"),
-                                           os.path.join(self.out, "random_search"), True))
-        self.stage(6, "retrain", "retrain the best found and the released architecture "
-                   f"({s['cls_fixed_iters']} classification + {s['retrain_iters']} detection "
-                   "iterations each), AP on minival",
-                   lambda: all(exists(self.minival_metrics_path(n)) for n in ("best", "released")),
-                   self.retrain_both)
-        print("\n== [7/7] report ==", flush=True)
-        summary = self.report()
+        self.stage(4, "search", f"evolutionary and random search, {s['seeds']} seeds each, "
+                   f"{budget} evaluations per run ({s['generations']} generations x {s['population']}) "
+                   f"on {where}",
+                   lambda: self.stage_done(self.search_dir, "comparison.json"), self.compare_search)
+        self.stage(5, "retrain", f"retrain the best found and the best random architecture, "
+                   f"{s['retrain_seeds']} seeds each ({s['cls_fixed_iters']} classification + "
+                   f"{s['retrain_iters']} detection iterations), AP on minival",
+                   lambda: self.stage_done(self.retrain_dir, "search_results.json")
+                   and bool(_read_json(os.path.join(self.retrain_dir, "search_results.json"), {}).get("finished")),
+                   self.retrain)
+        print("\n== [6/6] report ==", flush=True)
+        summary = demo_report.write_report(self)
         print(f"demo finished in {_fmt_seconds(time.monotonic() - start)}")
         return summary
 
@@ -410,32 +375,6 @@ class Demo:
         # Queue names on a shared broker: unique per output folder, stable across runs (resume).
         tag = hashlib.sha1(self.out.encode()).hexdigest()[:8] if self.args.broker else "local"
         return f"demo-{kind}-{tag}"
-
-
-def print_table(summary, out):
-    rows = [
-        ("best architecture found", f"{summary['best_arch']} ({summary['best_flops'] / 1e6:.1f} MFLOPs)"),
-        ("search-val AP of the best found", _ap(summary["best_search_val_ap"])),
-        ("search-val AP of random archs",
-         f"best {_ap(summary['random_search_val_ap_best'])}, median "
-         f"{_ap(summary['random_search_val_ap_median'])} "
-         f"({summary['num_random_evaluations']} architectures)"),
-        ("search-val AP median, per generation",
-         " -> ".join(_ap(a) for a in summary["search_val_ap_median_per_generation"])),
-        ("minival AP, best found, retrained", _ap(summary["final_minival_ap_best"])),
-        (f"minival AP, released DetNAS-300M", _ap(summary["final_minival_ap_released"])),
-    ]
-    rows += [(f"seconds: {k}", f"{v:.0f}") for k, v in summary["seconds_per_stage"].items()]
-    width = max(len(k) for k, _ in rows)
-    print("\nDetNAS demo results")
-    for k, v in rows:
-        print(f"  {k:<{width}}  {v}")
-    print(f"\noutputs in {out}: summary.json, search_progress.png, detections_minival.png, "
-          "search/, random_search/, retrain_*/, logs/")
-
-
-def _ap(x):
-    return "-" if x is None else f"{x:.3f}"
 
 
 def _fmt_seconds(s):
@@ -474,7 +413,9 @@ def parse_args(argv=None):
                    help="AMQP URL: run the search through RabbitMQ with two evaluation servers")
     p.add_argument("--scale", choices=sorted(SCALES), default="default",
                    help="'tiny' is the smoke test's size")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the data and of the first search run")
+    p.add_argument("--with-released", action="store_true",
+                   help="also retrain the released DetNAS-300M architecture (a third row; longer)")
     p.add_argument("--quiet", action="store_true", help="keep the tools' output in logs/ only")
     return p.parse_args(argv)
 
