@@ -20,6 +20,14 @@ SCHEMA_VERSION = 1
 MAX_BODY_BYTES = 64 * 1024
 MAX_ARCH_LEN = 256
 MESSAGE_TYPES = ("task", "started", "result")
+MAX_ID_LEN = 256  # experiment, task_id, server_id
+# Numbers are finite and in range: a wall-clock time (s since 1970) before year 5000, durations under
+# 30 years, a metric's magnitude under 1e9 (AP itself in [-1, 1]; pycocotools reports -1 for "no
+# ground truth"), so a 1e308 cannot poison statistics or plots downstream.
+MAX_TIME = 1e11
+MAX_SECONDS = 1e9
+MAX_METRIC = 1e9
+MAX_ATTEMPT = 1_000_000
 
 
 class MessageError(ValueError):
@@ -63,7 +71,14 @@ def decode(body, expected_types=MESSAGE_TYPES, experiment=None):
         message = json.loads(bytes(body).decode("utf-8"), parse_constant=_refuse_constant)
     except (UnicodeDecodeError, ValueError) as e:
         raise MessageError(f"message body is not UTF-8 JSON: {e}") from None
-    validate(message, expected_types)
+    except RecursionError:  # e.g. 20 kB of "[": a peer must never be able to crash us
+        raise MessageError("message body is nested too deeply") from None
+    try:
+        validate(message, expected_types)
+    except MessageError:
+        raise
+    except Exception as e:  # whatever a malformed body trips, it is a malformed message
+        raise MessageError(f"message could not be validated: {type(e).__name__}: {e}") from None
     if experiment is not None and message["experiment"] != experiment:
         raise MessageError(f"message is for experiment {message['experiment']!r}, not {experiment!r}")
     return message
@@ -106,13 +121,21 @@ def validate(message, expected_types=MESSAGE_TYPES):
             ok = isinstance(value, types)
         if not ok:
             raise MessageError(f"{kind} message field {name!r} has the wrong type: {value!r}")
+    for name in ("issued_at", "started_at", "finished_at"):
+        if name in message and not 0 <= message[name] <= MAX_TIME:
+            raise MessageError(f"{kind} message field {name!r} is not a plausible time: {message[name]!r}")
+    if kind == "result" and not 0 <= message["seconds"] <= MAX_SECONDS:
+        raise MessageError(f"result seconds out of range: {message['seconds']!r}")
+    for name in ("experiment", "task_id", "server_id"):
+        if name in message and len(message[name]) > MAX_ID_LEN:
+            raise MessageError(f"{kind} message field {name!r} is longer than {MAX_ID_LEN} characters")
     arch = message["arch"]
     if not (0 < len(arch) <= MAX_ARCH_LEN and arch.isascii() and arch.isdigit()):
         raise MessageError(f"arch must be a digit string of 1..{MAX_ARCH_LEN} digits, got {arch[:40]!r}")
     if not message["experiment"] or not message["task_id"]:
         raise MessageError("experiment and task_id must not be empty")
-    if kind == "task" and message["attempt"] < 1:
-        raise MessageError(f"task attempt must be >= 1, got {message['attempt']}")
+    if kind == "task" and not 1 <= message["attempt"] <= MAX_ATTEMPT:
+        raise MessageError(f"task attempt must be in 1..{MAX_ATTEMPT}, got {message['attempt']}")
     if kind == "result":
         _validate_result(message)
     return message
@@ -125,6 +148,10 @@ def _validate_result(message):
     for k, v in metrics.items():
         if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)):
             raise MessageError(f"result metric {k!r} must be a finite number, got {v!r}")
+        if abs(v) > MAX_METRIC:
+            raise MessageError(f"result metric {k!r} is out of range: {v!r}")
+    if "ap" in metrics and not -1.0 <= metrics["ap"] <= 1.0:
+        raise MessageError(f"result metric 'ap' must be in [-1, 1], got {metrics['ap']!r}")
     if status == "ok" and "ap" not in metrics:
         raise MessageError("an ok result must carry metrics['ap']")
     if status == "error" and not message["error"]:

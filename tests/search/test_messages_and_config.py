@@ -40,7 +40,11 @@ def test_messages_round_trip():
     (lambda m: dict(m, arch=""), "digit string"),
     (lambda m: dict(m, attempt="1"), "wrong type"),
     (lambda m: dict(m, attempt=True), "wrong type"),
-    (lambda m: dict(m, attempt=0), "attempt must be >= 1"),
+    (lambda m: dict(m, attempt=0), "attempt must be in 1.."),
+    (lambda m: dict(m, attempt=10**30), "attempt must be in 1.."),
+    (lambda m: dict(m, issued_at=1e308), "plausible time"),
+    (lambda m: dict(m, issued_at=-5.0), "plausible time"),
+    (lambda m: dict(m, task_id="t" * 300), "longer than"),
     (lambda m: dict(m, extra=1), "unexpected \\['extra'\\]"),
     (lambda m: dict(m, experiment="other"), "not 'exp'"),
 ])
@@ -57,6 +61,29 @@ def test_bad_task_messages(mutate, match):
 def test_bad_bodies(body, match):
     with pytest.raises(messages.MessageError, match=match):
         messages.decode(body)
+
+
+@pytest.mark.parametrize("body", [
+    b"[" * 20_000, b'{"a": ' * 10_000, b"1" * 5000, b'{"schema_version": 1e400}',
+    b'{"schema_version": ' + b"9" * 5000 + b"}",
+])
+def test_hostile_bodies_are_message_errors_not_crashes(body):
+    # Deep nesting (RecursionError in json), huge ints (ValueError), 1e400 (inf): all MessageError.
+    with pytest.raises(messages.MessageError):
+        messages.decode(body)
+
+
+@pytest.mark.parametrize("metrics, match", [
+    ({"ap": 1e308}, "out of range"), ({"ap": 1.5}, "in \\[-1, 1\\]"), ({"ap": 0.3, "x": -1e12}, "out of range"),
+])
+def test_result_numbers_out_of_range(metrics, match):
+    r = messages.result_message(task(), "s", {"ap": 0.3}, None, 1.0)
+    with pytest.raises(messages.MessageError, match=match):
+        messages.decode(json.dumps(dict(r, metrics=metrics)).encode())
+    with pytest.raises(messages.MessageError, match="seconds out of range"):
+        messages.decode(json.dumps(dict(r, seconds=1e300)).encode())
+    with pytest.raises(EvaluationError):  # a server's evaluator may not produce one either
+        check_metrics(metrics)
 
 
 def test_result_validation():
