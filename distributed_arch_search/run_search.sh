@@ -7,6 +7,7 @@
 # Without a broker URL (no --amqp-url, no DETNAS_AMQP_URL) it runs the local backend:
 #   distributed_arch_search/run_search.sh try1 LOCAL.NUM_WORKERS 2 \
 #       LOCAL.SERVER_ARGS "['--evaluator', 'synthetic', '--delay', '1']" SPACE.FLOPS_MODEL linear
+#   (synthetic: a made-up AP that exercises the machinery; name 'detector' and its options for a search)
 #
 # Re-running the same command after a crash resumes from output/search/<experiment>/search_checkpoint.json.
 set -euo pipefail

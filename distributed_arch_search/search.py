@@ -3,7 +3,7 @@
     python -m distributed_arch_search.search --config my_search.yaml --experiment coco300m \\
         --amqp-url amqp://detnas:SECRET@broker:5672/detnas          # servers: test_server.py / run_server.sh
     python -m distributed_arch_search.search --experiment try1 --backend local \\
-        LOCAL.NUM_WORKERS 2 LOCAL.SERVER_ARGS "['--evaluator', 'synthetic', '--delay', '0.1']"
+        LOCAL.NUM_WORKERS 2 LOCAL.SERVER_ARGS "['--evaluator', 'detector', '--config-file', CFG, '--weights', W]"
 
 Every result (architecture, FLOPs, AP, server, seconds, attempts, ok/failed) is written to
 OUTPUT_DIR/search_checkpoint.json, atomically, before it is acknowledged to the broker. A restarted
@@ -107,6 +107,11 @@ def make_transport(cfg, experiment, output_dir):
     if backend == "local":
         from .transport.local import LocalTransport
 
+        if "--evaluator" not in list(cfg.LOCAL.SERVER_ARGS)[:-1]:
+            raise SearchConfigError(
+                "the local backend needs an evaluator: LOCAL.SERVER_ARGS \"['--evaluator', 'detector', "
+                "'--config-file', CFG, '--weights', SUPERNET]\" (or ['--evaluator', 'synthetic'] for a "
+                f"made-up AP that only exercises the search machinery); got {list(cfg.LOCAL.SERVER_ARGS)}")
         try:
             return LocalTransport(experiment, output_dir, list(cfg.LOCAL.SERVER_ARGS),
                                   num_workers=cfg.LOCAL.NUM_WORKERS, gpus=list(cfg.LOCAL.GPUS))
@@ -352,7 +357,8 @@ class SearchMaster:
         try:
             report.plot_progress(os.path.join(self.output_dir, PLOT_NAME), stats, list(self.results.values()),
                                  self.ea.config.max_flops, self.ea.config.min_flops, self.cfg.MASTER.TOP_K,
-                                 title=f"DetNAS search {self.experiment}")
+                                 title=f"DetNAS search {self.experiment}"
+                                 + (" - SYNTHETIC evaluator (made-up AP)" if self._synthetic() else ""))
         except Exception:  # a plot must never stop a search
             logger.exception("could not draw %s", PLOT_NAME)
 
@@ -363,6 +369,8 @@ class SearchMaster:
         best = top[0] if top else None
         summary = {
             "schema_version": 1, "experiment": self.experiment, "finished": self.ea.finished,
+            # True when any score came from the synthetic evaluator: not a real search.
+            "synthetic": self._synthetic(),
             "search_space_exhausted": self.ea.exhausted,
             "space": {"size": self.cfg.SPACE.SIZE, "num_blocks": self.ea.num_blocks,
                       "num_choices": self.ea.num_choices, "flops_model": self.cfg.SPACE.FLOPS_MODEL,
@@ -409,6 +417,9 @@ class SearchMaster:
         self._bar.set_postfix(gen=self.ea.generation, in_flight=len(transport.in_flight()), failed=failed,
                               best=f"{top[0][1]:.4f}" if top else "-", refresh=False)
         self._bar.refresh()
+
+    def _synthetic(self):
+        return any("synthetic" in r["metrics"] for r in self.results.values())
 
     @staticmethod
     def _key(arch):

@@ -1,8 +1,9 @@
 """A deterministic stand-in evaluator for tests and benchmarks of the search machinery.
 
 Its "AP" is a fixed random linear model over the one-hot genes plus a term that grows with the choice
-indices (larger DetNAS choices cost more FLOPs), squashed into (0, 0.5) by ``0.5 * sigmoid``. It is
-the same for every server with the same ``--synthetic-seed``, so results can be compared across runs.
+indices (larger DetNAS choices cost more FLOPs), squashed into (0, 0.5) by ``0.5 * sigmoid``. Its results
+carry the metric ``synthetic: 1``, so a search scored by it says so. It is the same for every server
+with the same ``--synthetic-seed``, so results can be compared across runs.
 ``--delay`` makes each evaluation take that many seconds; ``--fail-pattern`` makes every architecture
 whose digit string matches the regular expression raise, to exercise the failure path.
 """
@@ -64,4 +65,5 @@ class SyntheticEvaluator(Evaluator):
             time.sleep(self.delay)
         if self.fail_pattern is not None and self.fail_pattern.search(key):
             raise RuntimeError(f"synthetic failure: {key} matches --fail-pattern {self.fail_pattern.pattern!r}")
-        return {"ap": self.score(arch)}
+        # "synthetic" marks the result: the master labels such a search in its results and plot.
+        return {"ap": self.score(arch), "synthetic": 1.0}

@@ -126,6 +126,7 @@ def test_local_search_with_real_evaluations(supernet, tmp_path, monkeypatch):
     assert len(archs) == 8 == len(set(archs))
     assert all(r["status"] == "ok" and 0.0 <= r["ap"] <= 1.0 for r in results)
     assert all(r["flops"] <= 300e6 for r in results)
+    assert summary["synthetic"] is False
     assert len({r["server_id"] for r in results}) == 2
     assert (out / "search_progress.png").stat().st_size > 0
     best = summary["best"]

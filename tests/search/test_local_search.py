@@ -25,6 +25,7 @@ def test_local_search(tmp_path):
     assert set(finishes) == set(archs) and set(finishes.values()) == {1}
     assert len(os.listdir(out / "servers")) == 2, "one scratch folder per worker"
     assert summary["best"]["ap"] == max(r["ap"] for r in summary["results"])
+    assert summary["synthetic"] is True  # labelled: a made-up AP, not a search result
 
 
 def test_local_worker_killed_mid_evaluation(tmp_path):
@@ -65,6 +66,9 @@ def test_bad_worker_arguments_and_workers_dying_at_start_are_clear_errors(tmp_pa
     from distributed_arch_search.search import SearchMaster
     from distributed_arch_search.transport.local import LocalWorkerError
 
+    no_evaluator = make_cfg("local-none", tmp_path / "c", TRANSPORT__BACKEND="local", LOCAL__SERVER_ARGS=[])
+    with pytest.raises(SearchConfigError, match="the local backend needs an evaluator"):
+        SearchMaster(no_evaluator).run()
     bad_args = make_cfg("local-bad", tmp_path / "a", TRANSPORT__BACKEND="local",
                         LOCAL__SERVER_ARGS=synthetic("--no-such-option"))
     with pytest.raises(SearchConfigError, match="LOCAL.SERVER_ARGS"):
