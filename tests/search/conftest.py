@@ -4,6 +4,7 @@ import uuid
 
 import pytest
 
+from broker_testing import PrivateBroker
 from search_testlib import Servers
 
 
@@ -25,3 +26,11 @@ def servers(amqp_url, tmp_path):
     s = Servers(amqp_url, tmp_path)
     yield s
     s.stop_all()
+
+
+@pytest.fixture
+def private_broker():
+    """A RabbitMQ node of this test alone, for tests that stop or reconfigure the broker."""
+    broker = PrivateBroker().start()
+    yield broker
+    broker.stop()

@@ -13,13 +13,6 @@ from broker_testing import broker_unavailable
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-def rabbitmqctl(*args, timeout=60):
-    exe = shutil.which("rabbitmqctl")
-    if exe is None:
-        broker_unavailable("rabbitmqctl not found: this test restarts/configures the local broker")
-    return subprocess.run([exe, *args], check=True, capture_output=True, text=True, timeout=timeout).stdout
-
-
 def child_env(amqp_url):
     env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
                DETNAS_AMQP_URL=amqp_url, PYTHONUNBUFFERED="1")

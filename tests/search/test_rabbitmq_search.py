@@ -21,7 +21,7 @@ from distributed_arch_search.transport.amqp import (BrokerConfigError, BrokerUna
                                                     connection_parameters)
 from distributed_arch_search.transport.rabbitmq_master import RabbitMQTransport
 
-from search_testlib import REPO, MasterThread, child_env, make_cfg, rabbitmqctl, search_opts, wait_for
+from search_testlib import REPO, MasterThread, Servers, child_env, make_cfg, search_opts, wait_for
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -206,24 +206,29 @@ def test_master_killed_and_resumed(amqp_url, experiment, servers, tmp_path):
     assert "resuming" in (tmp_path / "master2.log").read_text()
 
 
-def test_broker_restart_mid_search(amqp_url, experiment, servers, tmp_path, caplog):
+def test_broker_restart_mid_search(private_broker, experiment, tmp_path, caplog):
     caplog.set_level(logging.WARNING, logger="distributed_arch_search")
+    url = private_broker.url
     out = tmp_path / "out"
-    for _ in range(2):
-        servers.start(experiment, out, "--delay", "0.2")
-    # Both must be consuming before the broker goes away, or a slow starter never sees it go.
-    wait_for(lambda: all(" serving " in (tmp_path / f"server{i}.log").read_text() for i in range(2)),
-             120, "both servers serving")
-    m = MasterThread(make_cfg(experiment, out, amqp_url, EVOLUTION__POPULATION_SIZE=10))
-    m.start()
-    wait_for(lambda: len(m.master.results) >= 4, 60, "4 results before the broker restart")
+    servers = Servers(url, tmp_path)
     try:
-        rabbitmqctl("stop_app")
-        time.sleep(2.0)
+        for _ in range(2):
+            servers.start(experiment, out, "--delay", "0.2")
+        # Both must be consuming before the broker goes away, or a slow starter never sees it go.
+        wait_for(lambda: all(" serving " in (tmp_path / f"server{i}.log").read_text() for i in range(2)),
+                 120, "both servers serving")
+        m = MasterThread(make_cfg(experiment, out, url, EVOLUTION__POPULATION_SIZE=10))
+        m.start()
+        wait_for(lambda: len(m.master.results) >= 4, 60, "4 results before the broker restart")
+        try:
+            private_broker.ctl("stop_app")
+            time.sleep(2.0)
+        finally:
+            private_broker.ctl("start_app")
+            private_broker.ctl("await_startup")
+        summary = m.result(120)
     finally:
-        rabbitmqctl("start_app")
-        rabbitmqctl("await_startup")
-    summary = m.result(120)
+        servers.stop_all()
     check_complete(summary, 20)
     assert summary["num_failed"] == 0
     assert all(n >= 1 for n in finishes(out).values())
@@ -233,27 +238,22 @@ def test_broker_restart_mid_search(amqp_url, experiment, servers, tmp_path, capl
 
 
 @pytest.mark.slow
-def test_consumer_ack_timeout_does_not_lose_or_repeat_work(amqp_url, experiment, servers, tmp_path):
+def test_consumer_ack_timeout_does_not_lose_or_repeat_work(private_broker, experiment, tmp_path):
     """RabbitMQ 3.10 applies only the global consumer_timeout, checked every channel tick; both are
-    lowered at run time here (and restored) so the broker closes the server's channel mid-evaluation."""
+    lowered on the test's own broker node so it closes the server's channel mid-evaluation."""
     out = tmp_path / "out"
-    original = {key: rabbitmqctl("eval", f"application:get_env(rabbit, {key}).").strip()
-                for key in ("consumer_timeout", "channel_tick_interval")}
+    private_broker.ctl("eval", "application:set_env(rabbit, consumer_timeout, 1000).")
+    private_broker.ctl("eval", "application:set_env(rabbit, channel_tick_interval, 500).")
+    servers = Servers(private_broker.url, tmp_path)
     try:
-        rabbitmqctl("eval", "application:set_env(rabbit, consumer_timeout, 1000).")
-        rabbitmqctl("eval", "application:set_env(rabbit, channel_tick_interval, 500).")
         servers.start(experiment, out, "--delay", "4", "--consumer-timeout-ms", "0")
-        m = MasterThread(make_cfg(experiment, out, amqp_url, EVOLUTION__POPULATION_SIZE=2,
+        m = MasterThread(make_cfg(experiment, out, private_broker.url, EVOLUTION__POPULATION_SIZE=2,
                                   EVOLUTION__NUM_GENERATIONS=1, EVOLUTION__NUM_PARENTS=1,
                                   EVOLUTION__NUM_MUTANTS=0, EVOLUTION__NUM_CROSSOVERS=0))
         m.start()
         summary = m.result(90)
     finally:
-        for key, value in original.items():
-            if value.startswith("{ok,"):
-                rabbitmqctl("eval", f"application:set_env(rabbit, {key}, {value[4:-1]}).")
-            else:
-                rabbitmqctl("eval", f"application:unset_env(rabbit, {key}).")
+        servers.stop_all()
     check_complete(summary, 2)
     assert summary["num_failed"] == 0
     assert set(finishes(out).values()) == {1}, "the requeued task is answered from the cache"
