@@ -18,6 +18,7 @@ import logging
 import os
 import shlex
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -139,11 +140,20 @@ class StandaloneEvaluator(Evaluator):
         log_path = os.path.join(work, f"{name}.log")
         with open(log_path, "ab") as log:
             code = subprocess.call([sys.executable, *argv], cwd=REPO, env=env, stdout=log,
-                                   stderr=subprocess.STDOUT)
+                                   stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
         if code != 0:
             with open(log_path, "rb") as f:
                 tail = f.read()[-2000:].decode(errors="replace")
             raise TrainingFailed(f"{name} training exited with {code}; log {log_path}:\n{tail}")
+
+
+def _die_with_parent():
+    """In the training's child process: SIGTERM when the server dies, so a killed server leaves no
+    training running on (Linux prctl PR_SET_PDEATHSIG; elsewhere a no-op)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG = 1
 
 
 def _device_kind(device):

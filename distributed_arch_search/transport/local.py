@@ -37,8 +37,8 @@ def _worker_main(index, server_argv, experiment, output_dir, task_q, result_q, p
             if os.getppid() != parent_pid:
                 return  # the master is gone
             continue
-        if body is None:
-            return
+        if body is None or os.getppid() != parent_pid:
+            return  # tasks still queued by a master that is gone are nobody's work
         try:
             task = messages.decode(body, ("task",), experiment)
         except messages.MessageError as e:
