@@ -11,6 +11,7 @@ costs lookups only.
 import json
 import logging
 import os
+import sys
 
 from .arch_search_config import SearchConfigError, load_search_config
 from .search import RESULTS_NAME, SearchMaster, evolution_config
@@ -109,3 +110,18 @@ def sample_opts(num, parents=1):
 def fixed_list_opts(archs):
     """One generation of exactly `archs`."""
     return [*sample_opts(len(archs)), "EVOLUTION.INITIAL_POPULATION", repr([str(a) for a in archs])]
+
+
+def run_cli(args, run, log_name):
+    """A study's command line: logging to OUTPUT_DIR/`log_name` and stderr, `run(args)`, and an error
+    message (exit 2) instead of a traceback for what a user can fix."""
+    from .test_server import setup_logging
+
+    os.makedirs(args.output_dir, exist_ok=True)
+    setup_logging(args.log_level, os.path.join(args.output_dir, log_name))
+    try:
+        run(args)
+    except FAILURES as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0

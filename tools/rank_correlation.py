@@ -191,17 +191,7 @@ def parse_args(argv=None):
 
 
 def main(argv=None):
-    from distributed_arch_search.test_server import setup_logging
-
-    args = parse_args(argv)
-    os.makedirs(args.output_dir, exist_ok=True)
-    setup_logging(args.log_level, os.path.join(args.output_dir, "rank_correlation.log"))
-    try:
-        run(args)
-    except studies.FAILURES as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 0
+    return studies.run_cli(parse_args(argv), run, "rank_correlation.log")
 
 
 if __name__ == "__main__":

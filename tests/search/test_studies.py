@@ -183,7 +183,11 @@ def ranking_setup(tmp_path_factory):
     _tool(["tools/train_net.py", "--skip-test", "--config-file", SEARCH_CONFIG, *SMALL, *TRAIN,
            "SOLVER.MAX_ITER", "80", "SOLVER.STEPS", "(70,)", "SOLVER.IMS_PER_BATCH", "8", "SOLVER.BASE_LR", "0.04",
            "OUTPUT_DIR", str(out)], datasets)
-    return datasets, str(out / "model_final.pth"), str(root / "scores")
+    weights, cache = str(out / "model_final.pth"), str(root / "scores")
+    local = root / "rank_local"
+    args, _, _ = _rank_args(local, datasets, weights, cache)
+    stdout = _tool(args, datasets)  # the local run; the broker test reuses its score cache
+    return datasets, weights, cache, local, stdout
 
 
 def _rank_args(out, datasets, weights, cache):
@@ -219,11 +223,8 @@ def _check_ranking(out):
 
 
 @pytest.mark.slow
-def test_rank_correlation_local(ranking_setup, tmp_path):
-    datasets, weights, cache = ranking_setup
-    out = tmp_path / "rank"
-    args, _, _ = _rank_args(out, datasets, weights, cache)
-    stdout = _tool(args, datasets)
+def test_rank_correlation_local(ranking_setup):
+    datasets, weights, cache, out, stdout = ranking_setup
     assert "Kendall tau" in stdout
     _check_ranking(out)
     trainings = [e for e in read_evaluation_logs(str(out / "standalone")) if e["event"] == "finish"]
@@ -237,9 +238,7 @@ def test_rank_correlation_through_the_broker_reuses_every_training(ranking_setup
                                                                     servers, monkeypatch):
     from distributed_arch_search.transport.amqp import delete_topology
 
-    datasets, weights, cache = ranking_setup
-    if not os.path.exists(os.path.join(cache, "scores.jsonl")):
-        pytest.skip("needs the score cache of test_rank_correlation_local")
+    datasets, weights, cache, _, _ = ranking_setup
     out = tmp_path / "rank"
     args, supernet, standalone = _rank_args(out, datasets, weights, cache)
     before = len(ScoreCache(cache))
