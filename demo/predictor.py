@@ -69,9 +69,9 @@ def category_names_of(cfg):
     """Contiguous label -> name, from the annotation file of DATASETS.TEST[0] (if any)."""
     if not cfg.DATASETS.TEST:
         return {}
-    from maskrcnn_benchmark.config.paths_catalog import DatasetCatalog
+    from maskrcnn_benchmark.data.build import dataset_catalog
 
-    ann_file = DatasetCatalog.get(cfg.DATASETS.TEST[0])["args"]["ann_file"]
+    ann_file = dataset_catalog(cfg).get(cfg.DATASETS.TEST[0])["args"]["ann_file"]
     if not os.path.isfile(ann_file):
         return {}
     with open(ann_file) as f:

@@ -194,6 +194,9 @@ _C.INPUT.HORIZONTAL_FLIP_PROB_TRAIN = 0.5
 _C.DATASETS = CN()
 _C.DATASETS.TRAIN = ()
 _C.DATASETS.TEST = ()
+# A yaml file registering your own datasets by name: `my_train: {ann_file: a.json, image_root: imgs}`
+# (paths relative to the file's folder). $DETNAS_DATASET_CATALOG names a second one.
+_C.DATASETS.CATALOG = ""
 
 _C.DATALOADER = CN()
 _C.DATALOADER.NUM_WORKERS = 4

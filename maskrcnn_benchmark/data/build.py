@@ -16,7 +16,14 @@ from .transforms import build_transforms
 logger = logging.getLogger(__name__)
 
 
-def _catalog(cfg):
+def dataset_catalog(cfg):
+    """The PATHS_CATALOG class with DATASETS.CATALOG / $DETNAS_DATASET_CATALOG bound: `.get(name)`."""
+    from maskrcnn_benchmark.config.paths_catalog import BoundCatalog, catalog_files
+
+    return BoundCatalog(_catalog_class(cfg), catalog_files(cfg.DATASETS.CATALOG))
+
+
+def _catalog_class(cfg):
     try:
         module = importlib.import_module(cfg.PATHS_CATALOG)
     except ImportError as e:
@@ -92,7 +99,7 @@ def make_data_loader(cfg, is_train=True, is_distributed=False, start_iter=0):
     per DATASETS.TEST name, in order (each process its own contiguous shard when distributed).
     Batches are (ImageList, targets, dataset indices)."""
     rank, world_size = _distributed_info(is_distributed)
-    catalog = _catalog(cfg)
+    catalog = dataset_catalog(cfg)
     collator = BatchCollator(cfg.DATALOADER.SIZE_DIVISIBILITY)
     transforms = build_transforms(cfg, is_train)
     if is_train:
@@ -141,7 +148,7 @@ def make_subset_loader(cfg, dataset_name, num_images, seed, images_per_batch,
         raise ValueError(f"num_images and images_per_batch must be positive, got {num_images} and "
                          f"{images_per_batch}")
     transforms = build_transforms(cfg, is_train_transforms)
-    entry = _catalog(cfg).get(dataset_name)
+    entry = dataset_catalog(cfg).get(dataset_name)
     factory = getattr(D, entry["factory"])
     args = dict(entry["args"], transforms=transforms)
     if factory is D.COCODataset:
