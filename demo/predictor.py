@@ -17,6 +17,7 @@ import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 from maskrcnn_benchmark.config import load_config  # noqa: E402
+from maskrcnn_benchmark.data.num_classes import resolve_num_classes  # noqa: E402
 from maskrcnn_benchmark.data.transforms import build_transforms  # noqa: E402
 from maskrcnn_benchmark.structures.image_list import to_image_list  # noqa: E402
 
@@ -85,6 +86,7 @@ def build_predictor(cfg, weights=""):
     from maskrcnn_benchmark.modeling.detector import build_detection_model
     from maskrcnn_benchmark.utils.checkpoint import Checkpointer
 
+    cfg = resolve_num_classes(cfg)
     device = resolve_device(cfg.MODEL.DEVICE)
     model = build_detection_model(cfg).to(device)
     checkpointer = Checkpointer(model, save_dir="" if weights else cfg.OUTPUT_DIR)

@@ -12,6 +12,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from maskrcnn_benchmark.config import load_config  # noqa: E402
+from maskrcnn_benchmark.data.num_classes import resolve_num_classes  # noqa: E402
 from maskrcnn_benchmark.engine.launch import (  # noqa: E402
     build_checkpointer, build_model_on_device, prepare_run, run_tests)
 
@@ -21,7 +22,7 @@ def main(argv=None):
     parser.add_argument("--config-file", default="", metavar="FILE", help="yaml config")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides")
     args = parser.parse_args(argv)
-    cfg = load_config(args.config_file, args.opts)
+    cfg = resolve_num_classes(load_config(args.config_file, args.opts))
     device, distributed, logger = prepare_run(cfg, args, "test")
     model, _ = build_model_on_device(cfg, device)
     build_checkpointer(cfg, model, logger=logger).load(cfg.MODEL.WEIGHT)

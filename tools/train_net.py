@@ -13,6 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 
 from maskrcnn_benchmark.config import load_config  # noqa: E402
+from maskrcnn_benchmark.data.num_classes import resolve_num_classes  # noqa: E402
 from maskrcnn_benchmark.engine.launch import (  # noqa: E402
     build_checkpointer, build_model_on_device, prepare_run, run_tests)
 from maskrcnn_benchmark.engine.supernet import make_arch_sampler  # noqa: E402
@@ -50,7 +51,7 @@ def main(argv=None):
     parser.add_argument("--skip-test", action="store_true", help="do not evaluate after training")
     parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides")
     args = parser.parse_args(argv)
-    cfg = load_config(args.config_file, args.opts)
+    cfg = resolve_num_classes(load_config(args.config_file, args.opts))
     device, distributed, logger = prepare_run(cfg, args, "train")
     model = train(cfg, device, distributed, logger)
     if not args.skip_test:

@@ -197,6 +197,9 @@ _C.DATASETS.TEST = ()
 # A yaml file registering your own datasets by name: `my_train: {ann_file: a.json, image_root: imgs}`
 # (paths relative to the file's folder). $DETNAS_DATASET_CATALOG names a second one.
 _C.DATASETS.CATALOG = ""
+# Images listed in an annotation file but not on disk stop the run at dataset construction (with
+# their count and first names) unless this drops them with a warning.
+_C.DATASETS.SKIP_MISSING_IMAGES = False
 
 _C.DATALOADER = CN()
 _C.DATALOADER.NUM_WORKERS = 4

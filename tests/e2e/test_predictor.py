@@ -15,12 +15,13 @@ def test_predictor_draws_detections_in_image_coordinates(tiny_datasets, tmp_path
     from predictor import build_predictor
 
     from maskrcnn_benchmark.config import load_config
+    from maskrcnn_benchmark.data.num_classes import resolve_num_classes
     from maskrcnn_benchmark.modeling.detector import build_detection_model
     from maskrcnn_benchmark.utils.checkpoint import Checkpointer
 
     monkeypatch.setenv("DETNAS_DATASETS", tiny_datasets)
     opts = as_args(TINY + ["MODEL.ROI_HEADS.SCORE_THRESH", 0.0, "MODEL.DEVICE", "cpu"])
-    cfg = load_config(os.path.join(ROOT, CONFIG), opts)
+    cfg = resolve_num_classes(load_config(os.path.join(ROOT, CONFIG), opts))
     torch.manual_seed(0)
     Checkpointer(build_detection_model(cfg), save_dir=str(tmp_path)).save("model_final")
 
