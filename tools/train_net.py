@@ -14,6 +14,7 @@ import torch  # noqa: E402
 
 from maskrcnn_benchmark.config import load_config  # noqa: E402
 from maskrcnn_benchmark.data.num_classes import resolve_num_classes  # noqa: E402
+from maskrcnn_benchmark.engine.amp import resolve_amp  # noqa: E402
 from maskrcnn_benchmark.engine.launch import (  # noqa: E402
     build_checkpointer, build_model_on_device, prepare_run, run_tests)
 from maskrcnn_benchmark.engine.supernet import make_arch_sampler  # noqa: E402
@@ -26,7 +27,9 @@ def train(cfg, device, distributed, logger):
     model, is_supernet = build_model_on_device(cfg, device)
     optimizer = make_optimizer(cfg, model)
     scheduler = make_lr_scheduler(cfg, optimizer)
-    scaler = make_grad_scaler(device, cfg.SOLVER.AMP)
+    amp = resolve_amp(cfg.SOLVER.AMP, device, logger)
+    logger.info("SOLVER.AMP %s: autocast %s on %s", cfg.SOLVER.AMP, "on" if amp else "off", device)
+    scaler = make_grad_scaler(device, amp)
     checkpointer = build_checkpointer(cfg, model, optimizer, scheduler, scaler, logger)
     extra = checkpointer.load(cfg.MODEL.WEIGHT)
     arguments = {"iteration": int(extra.get("iteration", 0))}
@@ -40,7 +43,7 @@ def train(cfg, device, distributed, logger):
     sample_arch = make_arch_sampler(cfg, model) if is_supernet else None
     do_train(model, data_loader, optimizer, scheduler, checkpointer, device,
              cfg.SOLVER.CHECKPOINT_PERIOD, arguments, log_period=cfg.SOLVER.LOG_PERIOD,
-             amp=cfg.SOLVER.AMP, scaler=scaler, sample_arch=sample_arch,
+             amp=amp, scaler=scaler, sample_arch=sample_arch,
              clip_grad_norm=cfg.SOLVER.CLIP_GRAD_NORM, logger=logger)
     return model
 

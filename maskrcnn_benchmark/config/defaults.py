@@ -228,8 +228,10 @@ _C.SOLVER.CHECKPOINT_PERIOD = 2500
 _C.SOLVER.LOG_PERIOD = 20
 # Images per batch over all processes (must be divisible by the number of processes).
 _C.SOLVER.IMS_PER_BATCH = 16
-# Mixed precision: torch.autocast + GradScaler on CUDA, bfloat16 autocast on CPU.
-_C.SOLVER.AMP = False
+# Mixed precision: True, False or auto (stored as "on", "off", "auto"). float16 autocast + GradScaler
+# on CUDA, bfloat16 autocast on CPU; auto enables it on CUDA and on CPUs with native bf16
+# (AVX512-BF16/AMX) only, where it is faster (see maskrcnn_benchmark/engine/amp.py).
+_C.SOLVER.AMP = "off"
 # Gradient-norm clipping (0 = off).
 _C.SOLVER.CLIP_GRAD_NORM = 0.0
 
