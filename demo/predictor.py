@@ -16,10 +16,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from maskrcnn_benchmark.config import load_config  # noqa: E402
+from maskrcnn_benchmark.config import cfg as cfg_defaults, load_config  # noqa: E402
 from maskrcnn_benchmark.data.num_classes import resolve_num_classes  # noqa: E402
 from maskrcnn_benchmark.data.transforms import build_transforms  # noqa: E402
 from maskrcnn_benchmark.structures.image_list import to_image_list  # noqa: E402
+from maskrcnn_benchmark.utils.cli import config_key_predicate, parse_args_with_overrides  # noqa: E402
 
 
 class DetectionPredictor:
@@ -95,15 +96,18 @@ def build_predictor(cfg, weights=""):
     return DetectionPredictor(cfg, model, device, arch=arch, category_names=category_names_of(cfg))
 
 
-def main(argv=None):
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="Draw a detector's detections on images.")
     parser.add_argument("--config-file", required=True, metavar="FILE")
     parser.add_argument("--input", nargs="+", required=True, help="image files")
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--weights", default="", help="checkpoint (default: see the module doc)")
     parser.add_argument("--threshold", type=float, default=0.5, help="minimum score drawn")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE config overrides")
-    args = parser.parse_args(argv)
+    return parse_args_with_overrides(parser, argv, config_key_predicate(cfg_defaults))
+
+
+def main(argv=None):
+    args = parse_args(argv)
     cfg = load_config(args.config_file, args.opts)
     predictor = build_predictor(cfg, args.weights)
     os.makedirs(args.output_dir, exist_ok=True)

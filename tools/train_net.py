@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Train a detector: `python tools/train_net.py --config-file F [KEY VALUE ...]`.
+"""Train a detector: `python tools/train_net.py --config-file F [--skip-test] [KEY VALUE ...]`
+(flags and overrides in any order).
 
 Single process on CPU or one GPU, or several under `torchrun --nproc_per_node N`. Resumes by itself
 from the last checkpoint in OUTPUT_DIR; evaluates on DATASETS.TEST at the end unless --skip-test.
@@ -12,7 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
 
-from maskrcnn_benchmark.config import load_config  # noqa: E402
+from maskrcnn_benchmark.config import cfg as cfg_defaults, load_config  # noqa: E402
 from maskrcnn_benchmark.data.num_classes import resolve_num_classes  # noqa: E402
 from maskrcnn_benchmark.engine.amp import resolve_amp  # noqa: E402
 from maskrcnn_benchmark.engine.launch import (  # noqa: E402
@@ -21,6 +22,7 @@ from maskrcnn_benchmark.engine.supernet import make_arch_sampler  # noqa: E402
 from maskrcnn_benchmark.engine.trainer import do_train, make_grad_scaler  # noqa: E402
 from maskrcnn_benchmark.data import make_data_loader  # noqa: E402
 from maskrcnn_benchmark.solver import make_lr_scheduler, make_optimizer  # noqa: E402
+from maskrcnn_benchmark.utils.cli import config_key_predicate, parse_args_with_overrides  # noqa: E402
 
 
 def train(cfg, device, distributed, logger):
@@ -48,12 +50,15 @@ def train(cfg, device, distributed, logger):
     return model
 
 
-def main(argv=None):
+def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="Train a detector (maskrcnn-benchmark style).")
     parser.add_argument("--config-file", default="", metavar="FILE", help="yaml config")
     parser.add_argument("--skip-test", action="store_true", help="do not evaluate after training")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides")
-    args = parser.parse_args(argv)
+    return parse_args_with_overrides(parser, argv, config_key_predicate(cfg_defaults))
+
+
+def main(argv=None):
+    args = parse_args(argv)
     cfg = resolve_num_classes(load_config(args.config_file, args.opts))
     device, distributed, logger = prepare_run(cfg, args, "train")
     model = train(cfg, device, distributed, logger)
