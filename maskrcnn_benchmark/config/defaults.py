@@ -187,6 +187,10 @@ _C.INPUT.PIXEL_MEAN = [102.9801, 115.9465, 122.7717]
 _C.INPUT.PIXEL_STD = [1.0, 1.0, 1.0]
 _C.INPUT.TO_BGR255 = True
 _C.INPUT.HORIZONTAL_FLIP_PROB_TRAIN = 0.5
+# Aerial, medical and document images have no "up": top-bottom flips and 90-degree rotations
+# (counter-clockwise; with both flips, every right-angle orientation) of image, boxes and masks.
+_C.INPUT.VERTICAL_FLIP_PROB_TRAIN = 0.0
+_C.INPUT.ROTATE90_PROB_TRAIN = 0.0
 
 # ---------------------------------------------------------------------------------------------------
 # Data
