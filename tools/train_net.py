@@ -23,6 +23,8 @@ from maskrcnn_benchmark.engine.trainer import do_train, make_grad_scaler  # noqa
 from maskrcnn_benchmark.data import make_data_loader  # noqa: E402
 from maskrcnn_benchmark.solver import make_lr_scheduler, make_optimizer  # noqa: E402
 from maskrcnn_benchmark.utils.cli import config_key_predicate, parse_args_with_overrides  # noqa: E402
+from maskrcnn_benchmark.utils.comm import is_main_process  # noqa: E402
+from maskrcnn_benchmark.utils.metrics_writer import MetricsWriter  # noqa: E402
 
 
 def train(cfg, device, distributed, logger):
@@ -43,10 +45,13 @@ def train(cfg, device, distributed, logger):
     data_loader = make_data_loader(cfg, is_train=True, is_distributed=distributed,
                                    start_iter=arguments["iteration"])
     sample_arch = make_arch_sampler(cfg, model) if is_supernet else None
-    do_train(model, data_loader, optimizer, scheduler, checkpointer, device,
-             cfg.SOLVER.CHECKPOINT_PERIOD, arguments, log_period=cfg.SOLVER.LOG_PERIOD,
-             amp=amp, scaler=scaler, sample_arch=sample_arch,
-             clip_grad_norm=cfg.SOLVER.CLIP_GRAD_NORM, logger=logger)
+    # Curves: OUTPUT_DIR/metrics.jsonl and OUTPUT_DIR/tensorboard/ (tools/plot_metrics.py draws them).
+    with MetricsWriter(cfg.OUTPUT_DIR, enabled=is_main_process(),
+                       start_step=arguments["iteration"]) as metrics:
+        do_train(model, data_loader, optimizer, scheduler, checkpointer, device,
+                 cfg.SOLVER.CHECKPOINT_PERIOD, arguments, log_period=cfg.SOLVER.LOG_PERIOD,
+                 amp=amp, scaler=scaler, sample_arch=sample_arch,
+                 clip_grad_norm=cfg.SOLVER.CLIP_GRAD_NORM, logger=logger, metrics=metrics)
     return model
 
 
