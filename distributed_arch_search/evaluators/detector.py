@@ -106,7 +106,8 @@ class DetectorEvaluator(Evaluator):
                                          progress=False)
         folder = os.path.join(self.scratch_dir, "last_eval")
         os.makedirs(folder, exist_ok=True)
-        results = evaluate(self.test_batches.dataset, predictions, folder, iou_types=("bbox",))
+        results = evaluate(self.test_batches.dataset, predictions, folder, iou_types=("bbox",),
+                           backend=self.cfg.TEST.COCO_EVAL_BACKEND)
         bbox = results["bbox"]
         if self.device.startswith("cuda"):
             torch.cuda.empty_cache()

@@ -89,6 +89,7 @@ def run_tests(cfg, model, device, distributed, logger):
         folder = os.path.join(cfg.OUTPUT_DIR, "inference", name) if cfg.OUTPUT_DIR else None
         results = inference(model, loader, name, iou_types=iou_types, box_only=box_only,
                             device=device, output_folder=folder, arch=arch, amp=amp,
+                            coco_eval_backend=cfg.TEST.COCO_EVAL_BACKEND,
                             logger=logger)
         if results is not None:
             all_results[name] = results
