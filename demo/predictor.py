@@ -3,7 +3,9 @@
 --output-dir D [--weights W] [--threshold 0.5] [KEY VALUE ...]`.
 
 Weights: --weights, else the last checkpoint in OUTPUT_DIR, else MODEL.WEIGHT. Each input image is
-written to the output folder as <name>_detections.png with its boxes, class names and scores.
+written to the output folder as <name>_detections.png with its boxes, class names and scores. With
+`--annotations a.json` (COCO format) an image listed there (matched by file name) is drawn twice,
+side by side: its ground-truth boxes on the left, the detections on the right.
 """
 import argparse
 import colorsys
@@ -62,6 +64,44 @@ class DetectionPredictor:
         return canvas
 
 
+def load_ground_truth(ann_file):
+    """{image file basename: [(x1, y1, x2, y2, category name), ...]} of a COCO json (no crowds)."""
+    try:
+        with open(ann_file) as f:
+            data = json.load(f)
+        names = {c["id"]: c.get("name", str(c["id"])) for c in data["categories"]}
+        by_id = {im["id"]: os.path.basename(im["file_name"]) for im in data["images"]}
+        boxes = {name: [] for name in by_id.values()}
+        for a in data.get("annotations", []):
+            if not a.get("iscrowd", 0):
+                x, y, w, h = a["bbox"]
+                boxes[by_id[a["image_id"]]].append((x, y, x + w, y + h, names[a["category_id"]]))
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        raise SystemExit(f"--annotations {ann_file}: not a readable COCO annotation file ({e!r})")
+    return boxes
+
+
+def draw_ground_truth(image, boxes):
+    """A copy of `image` with ground-truth boxes (white outline, category name)."""
+    canvas = image.convert("RGB").copy()
+    pen = ImageDraw.Draw(canvas)
+    width = max(1, round(max(canvas.size) / 200))
+    for x1, y1, x2, y2, name in boxes:
+        pen.rectangle((x1, y1, x2, y2), outline=(255, 255, 255), width=width)
+        left, top = x1, max(0, y1 - 11)
+        pen.rectangle(pen.textbbox((left, top), f"gt {name}"), fill=(255, 255, 255))
+        pen.text((left, top), f"gt {name}", fill=(0, 0, 0))
+    return canvas
+
+
+def side_by_side(left, right, gap=4):
+    sheet = Image.new("RGB", (left.width + gap + right.width, max(left.height, right.height)),
+                      (128, 128, 128))
+    sheet.paste(left, (0, 0))
+    sheet.paste(right, (left.width + gap, 0))
+    return sheet
+
+
 def _colour(label):
     r, g, b = colorsys.hsv_to_rgb((label * 0.618034) % 1.0, 0.75, 1.0)
     return int(r * 255), int(g * 255), int(b * 255)
@@ -103,6 +143,8 @@ def parse_args(argv=None):
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--weights", default="", help="checkpoint (default: see the module doc)")
     parser.add_argument("--threshold", type=float, default=0.5, help="minimum score drawn")
+    parser.add_argument("--annotations", default="", metavar="JSON",
+                        help="COCO annotations: draw each listed image's ground truth beside it")
     return parse_args_with_overrides(parser, argv, config_key_predicate(cfg_defaults))
 
 
@@ -110,6 +152,7 @@ def main(argv=None):
     args = parse_args(argv)
     cfg = load_config(args.config_file, args.opts)
     predictor = build_predictor(cfg, args.weights)
+    ground_truth = load_ground_truth(args.annotations) if args.annotations else None
     os.makedirs(args.output_dir, exist_ok=True)
     written = []
     for path in args.input:
@@ -121,9 +164,18 @@ def main(argv=None):
         detections = predictor.predict(image)
         name = os.path.splitext(os.path.basename(path))[0]
         out = os.path.join(args.output_dir, f"{name}_detections.png")
-        predictor.draw(image, detections, args.threshold).save(out)
+        drawn = predictor.draw(image, detections, args.threshold)
+        gt_note = ""
+        if ground_truth is not None:
+            gt = ground_truth.get(os.path.basename(path))
+            if gt is None:
+                gt_note = f" (not in {args.annotations}: no ground truth drawn)"
+            else:
+                drawn = side_by_side(draw_ground_truth(image, gt), drawn)
+                gt_note = f", {len(gt)} ground-truth boxes on the left"
+        drawn.save(out)
         kept = int((detections.get_field("scores") >= args.threshold).sum())
-        print(f"{path}: {kept} detections >= {args.threshold} -> {out}")
+        print(f"{path}: {kept} detections >= {args.threshold}{gt_note} -> {out}")
         written.append(out)
     return written
 
