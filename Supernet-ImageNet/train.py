@@ -19,7 +19,6 @@ seeded set) or on --eval-arch, each after BN recalibration on --bn-recal-batches
 """
 import argparse
 import datetime
-import json
 import logging
 import os
 import sys
@@ -54,6 +53,7 @@ from maskrcnn_benchmark.nas import (  # noqa: E402
 from maskrcnn_benchmark.utils import comm  # noqa: E402
 from maskrcnn_benchmark.utils.logger import setup_logger  # noqa: E402
 from maskrcnn_benchmark.utils.metric_logger import SmoothedValue  # noqa: E402
+from maskrcnn_benchmark.utils.metrics_writer import MetricsWriter, peak_memory_mb  # noqa: E402
 
 from classifier import DetNASClassifier, parameter_groups  # noqa: E402
 from export import CHECKPOINT_KIND, export_from_checkpoint  # noqa: E402
@@ -327,15 +327,15 @@ def train(args):
             logger.info("checkpoint %s (iteration %d)", last, iteration)
         comm.synchronize()
 
-    def log_json(record):
-        if rank == 0:
-            with open(os.path.join(args.output_dir, "metrics.jsonl"), "a") as fh:
-                fh.write(json.dumps(record) + "\n")
+    # OUTPUT_DIR/metrics.jsonl and OUTPUT_DIR/tensorboard/, restarted at the resumed iteration.
+    metrics = MetricsWriter(args.output_dir, enabled=rank == 0, start_step=start_iter)
 
     def do_eval(iteration):
         results = run_evaluation(model, val_loader, recal_loader, device, args, iteration,
                                  logger)
-        log_json({"iteration": iteration, "eval": results})
+        top1 = [r["top1"] for r in results if "top1" in r]
+        metrics.write(iteration, eval=results,
+                      **({"eval_top1_mean": sum(top1) / len(top1)} if top1 else {}))
         return results
 
     loss_meter, top1_meter = SmoothedValue(args.log_interval), SmoothedValue(args.log_interval)
@@ -371,8 +371,10 @@ def train(args):
             logger.info("iter %d/%d  loss %.4f (%.4f)  top1 %.3f  lr %.5f  time %.3fs  data %.3fs"
                         "  eta %s", iteration, total, loss_meter.avg, loss_meter.global_avg,
                         top1_meter.avg, lr, time_meter.avg, data_meter.avg, eta)
-            log_json({"iteration": iteration, "loss": loss_meter.avg, "top1": top1_meter.avg,
-                      "lr": lr, "time": time_meter.avg, "elapsed": time.time() - run_start})
+            metrics.write(iteration, loss=loss_meter.avg, top1=top1_meter.avg, lr=lr,
+                          time=time_meter.avg, data_time=data_meter.avg,
+                          elapsed=time.time() - run_start,
+                          peak_mem_mb=round(peak_memory_mb(device), 1))
         if iteration % args.checkpoint_interval == 0 and iteration < stop:
             save(iteration)
         if args.eval_interval > 0 and iteration % args.eval_interval == 0 and iteration < stop:
@@ -387,6 +389,7 @@ def train(args):
             {"model": model.state_dict(), "iteration": iteration, "meta": meta}, args.export)
         logger.info("exported the backbone to %s", path)
     comm.synchronize()
+    metrics.close()
     logger.info("done: iteration %d in %.1fs", iteration, time.time() - run_start)
     if distributed:
         dist.destroy_process_group()

@@ -444,8 +444,12 @@ def parse_args(argv=None):
     p.add_argument("--delete-queues", action="store_true",
                    help="delete the experiment's broker queues and exit")
     p.add_argument("--log-level", default="INFO")
-    p.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides, e.g. EVOLUTION.MAX_FLOPS 330M")
-    return p.parse_args(argv)
+    from maskrcnn_benchmark.utils.cli import config_key_predicate, parse_args_with_overrides
+
+    from .arch_search_config import _C as search_defaults
+
+    # KEY VALUE overrides (e.g. EVOLUTION.MAX_FLOPS 330M) go in args.opts, before or after flags.
+    return parse_args_with_overrides(p, argv, config_key_predicate(search_defaults))
 
 
 def config_from_args(args):

@@ -11,17 +11,22 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from maskrcnn_benchmark.config import load_config  # noqa: E402
+from maskrcnn_benchmark.config import cfg as cfg_defaults, load_config  # noqa: E402
+from maskrcnn_benchmark.data.num_classes import resolve_num_classes  # noqa: E402
 from maskrcnn_benchmark.engine.launch import (  # noqa: E402
     build_checkpointer, build_model_on_device, prepare_run, run_tests)
+from maskrcnn_benchmark.utils.cli import config_key_predicate, parse_args_with_overrides  # noqa: E402
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description="Evaluate a detector on DATASETS.TEST.")
+    parser.add_argument("--config-file", default="", metavar="FILE", help="yaml config")
+    return parse_args_with_overrides(parser, argv, config_key_predicate(cfg_defaults))
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description="Evaluate a detector with pycocotools.")
-    parser.add_argument("--config-file", default="", metavar="FILE", help="yaml config")
-    parser.add_argument("opts", nargs=argparse.REMAINDER, help="KEY VALUE overrides")
-    args = parser.parse_args(argv)
-    cfg = load_config(args.config_file, args.opts)
+    args = parse_args(argv)
+    cfg = resolve_num_classes(load_config(args.config_file, args.opts))
     device, distributed, logger = prepare_run(cfg, args, "test")
     model, _ = build_model_on_device(cfg, device)
     build_checkpointer(cfg, model, logger=logger).load(cfg.MODEL.WEIGHT)

@@ -75,12 +75,14 @@ class DetectorEvaluator(Evaluator):
     def setup(self):
         from maskrcnn_benchmark.config import load_config
         from maskrcnn_benchmark.data import make_data_loader
+        from maskrcnn_benchmark.data.num_classes import resolve_num_classes
         from maskrcnn_benchmark.engine.supernet import make_bn_recalibration_loader, supernet_body
         from maskrcnn_benchmark.modeling.detector import build_detection_model
         from maskrcnn_benchmark.utils.checkpoint import Checkpointer
 
         args = self.args
         cfg = load_config(args.config_file, list(args.opts) + ["MODEL.DEVICE", self.device])
+        cfg = resolve_num_classes(cfg)
         if not cfg.DATASETS.TEST:
             raise ValueError(f"{args.config_file}: DATASETS.TEST must name the search-val split")
         self.cfg = cfg
@@ -120,7 +122,8 @@ class DetectorEvaluator(Evaluator):
                                          progress=False)
         folder = os.path.join(self.scratch_dir, "last_eval")
         os.makedirs(folder, exist_ok=True)
-        results = evaluate(self.test_batches.dataset, predictions, folder, iou_types=("bbox",))
+        results = evaluate(self.test_batches.dataset, predictions, folder, iou_types=("bbox",),
+                           backend=self.cfg.TEST.COCO_EVAL_BACKEND)
         bbox = results["bbox"]
         if self.device.startswith("cuda"):
             torch.cuda.empty_cache()

@@ -187,6 +187,10 @@ _C.INPUT.PIXEL_MEAN = [102.9801, 115.9465, 122.7717]
 _C.INPUT.PIXEL_STD = [1.0, 1.0, 1.0]
 _C.INPUT.TO_BGR255 = True
 _C.INPUT.HORIZONTAL_FLIP_PROB_TRAIN = 0.5
+# Aerial, medical and document images have no "up": top-bottom flips and 90-degree rotations
+# (counter-clockwise; with both flips, every right-angle orientation) of image, boxes and masks.
+_C.INPUT.VERTICAL_FLIP_PROB_TRAIN = 0.0
+_C.INPUT.ROTATE90_PROB_TRAIN = 0.0
 
 # ---------------------------------------------------------------------------------------------------
 # Data
@@ -194,6 +198,12 @@ _C.INPUT.HORIZONTAL_FLIP_PROB_TRAIN = 0.5
 _C.DATASETS = CN()
 _C.DATASETS.TRAIN = ()
 _C.DATASETS.TEST = ()
+# A yaml file registering your own datasets by name: `my_train: {ann_file: a.json, image_root: imgs}`
+# (paths relative to the file's folder). $DETNAS_DATASET_CATALOG names a second one.
+_C.DATASETS.CATALOG = ""
+# Images listed in an annotation file but not on disk stop the run at dataset construction (with
+# their count and first names) unless this drops them with a warning.
+_C.DATASETS.SKIP_MISSING_IMAGES = False
 
 _C.DATALOADER = CN()
 _C.DATALOADER.NUM_WORKERS = 4
@@ -222,8 +232,10 @@ _C.SOLVER.CHECKPOINT_PERIOD = 2500
 _C.SOLVER.LOG_PERIOD = 20
 # Images per batch over all processes (must be divisible by the number of processes).
 _C.SOLVER.IMS_PER_BATCH = 16
-# Mixed precision: torch.autocast + GradScaler on CUDA, bfloat16 autocast on CPU.
-_C.SOLVER.AMP = False
+# Mixed precision: True, False or auto (stored as "on", "off", "auto"). float16 autocast + GradScaler
+# on CUDA, bfloat16 autocast on CPU; auto enables it on CUDA and on CPUs with native bf16
+# (AVX512-BF16/AMX) only, where it is faster (see maskrcnn_benchmark/engine/amp.py).
+_C.SOLVER.AMP = "off"
 # Gradient-norm clipping (0 = off).
 _C.SOLVER.CLIP_GRAD_NORM = 0.0
 
@@ -236,6 +248,9 @@ _C.TEST.EXPECTED_RESULTS_SIGMA_TOL = 4
 # Images per batch over all processes.
 _C.TEST.IMS_PER_BATCH = 8
 _C.TEST.DETECTIONS_PER_IMG = 100
+# COCOeval implementation: "pycocotools" or "faster" (faster-coco-eval: the same 12 numbers, checked
+# by tests/data/test_coco_eval_backends.py; tools/benchmark_coco_eval.py measures the speed-up).
+_C.TEST.COCO_EVAL_BACKEND = "pycocotools"
 
 # ---------------------------------------------------------------------------------------------------
 # Misc

@@ -20,12 +20,16 @@ def load_config(config_file="", opts=(), base=None):
         if not os.path.isfile(config_file):
             raise ConfigError(f"config file not found: {config_file}")
         try:
-            cfg.merge_from_file(config_file)
+            with open(config_file) as f:
+                loaded = cfg.load_cfg(f)
+            _normalize_flexible(loaded, f"{config_file}: ")
+            cfg.merge_from_other_cfg(loaded)
         except (KeyError, ValueError, TypeError, AssertionError) as e:
             raise ConfigError(f"in config file {config_file}: {_reason(e)}") from None
     opts = list(opts or ())
     if len(opts) % 2:
         raise ConfigError(f"overrides must come as KEY VALUE pairs, got an odd list: {opts}")
+    opts = _normalize_flexible_opts(opts)
     opts = _keep_strings(cfg, opts)
     try:
         cfg.merge_from_list(opts)
@@ -33,6 +37,40 @@ def load_config(config_file="", opts=(), base=None):
         raise ConfigError(f"in command-line overrides {opts}: {_reason(e)}") from None
     cfg.freeze()
     return cfg
+
+
+def _flexible():
+    # Keys taking a bool or a word; stored as the canonical word.
+    from maskrcnn_benchmark.engine.amp import normalize_amp
+
+    return {"SOLVER.AMP": normalize_amp}
+
+
+def _normalize_flexible(node, where):
+    for key, normalize in _flexible().items():
+        *path, leaf = key.split(".")
+        parent = node
+        for part in path:
+            parent = parent.get(part) if isinstance(parent, dict) else None
+        if isinstance(parent, dict) and leaf in parent:
+            try:
+                parent[leaf] = normalize(parent[leaf], key)
+            except ValueError as e:
+                raise ConfigError(f"{where}{e}") from None
+
+
+def _normalize_flexible_opts(opts):
+    from yacs.config import CfgNode
+
+    out = list(opts)
+    for i in range(0, len(out), 2):
+        normalize = _flexible().get(str(out[i]))
+        if normalize is not None:
+            try:
+                out[i + 1] = normalize(CfgNode._decode_cfg_value(out[i + 1]), out[i])
+            except ValueError as e:
+                raise ConfigError(f"in command-line overrides: {e}") from None
+    return out
 
 
 def _keep_strings(cfg, opts):

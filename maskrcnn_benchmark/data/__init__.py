@@ -6,7 +6,9 @@ without loading torch and pycocotools.
 import importlib
 
 _EXPORTS = {
+    "register_coco_instances": "maskrcnn_benchmark.config.paths_catalog",
     "build_dataset": ".build",
+    "dataset_catalog": ".build",
     "make_data_loader": ".build",
     "make_subset_loader": ".build",
     "BatchCollator": ".collate_batch",

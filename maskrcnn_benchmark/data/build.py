@@ -16,7 +16,14 @@ from .transforms import build_transforms
 logger = logging.getLogger(__name__)
 
 
-def _catalog(cfg):
+def dataset_catalog(cfg):
+    """The PATHS_CATALOG class with DATASETS.CATALOG / $DETNAS_DATASET_CATALOG bound: `.get(name)`."""
+    from maskrcnn_benchmark.config.paths_catalog import BoundCatalog, catalog_files
+
+    return BoundCatalog(_catalog_class(cfg), catalog_files(cfg.DATASETS.CATALOG))
+
+
+def _catalog_class(cfg):
     try:
         module = importlib.import_module(cfg.PATHS_CATALOG)
     except ImportError as e:
@@ -26,11 +33,12 @@ def _catalog(cfg):
     return module.DatasetCatalog
 
 
-def build_dataset(dataset_names, transforms, is_train, catalog):
+def build_dataset(dataset_names, transforms, is_train, catalog, skip_missing_images=False):
     """Datasets named in the catalog; for training they are concatenated into one.
 
     Returns a list: `[dataset]` when `is_train`, one dataset per name otherwise. Training drops
-    images without usable annotations; testing keeps every image.
+    images without usable annotations; testing keeps every image. Listed images that do not exist
+    are an error, or dropped with a warning with `skip_missing_images`.
     """
     if isinstance(dataset_names, str):
         dataset_names = [dataset_names]
@@ -46,6 +54,7 @@ def build_dataset(dataset_names, transforms, is_train, catalog):
         args = dict(entry["args"])
         if factory is D.COCODataset:
             args["remove_images_without_annotations"] = is_train
+            args["skip_missing_images"] = skip_missing_images
         args["transforms"] = transforms
         datasets.append(factory(**args))
     if not is_train:
@@ -92,12 +101,13 @@ def make_data_loader(cfg, is_train=True, is_distributed=False, start_iter=0):
     per DATASETS.TEST name, in order (each process its own contiguous shard when distributed).
     Batches are (ImageList, targets, dataset indices)."""
     rank, world_size = _distributed_info(is_distributed)
-    catalog = _catalog(cfg)
+    catalog = dataset_catalog(cfg)
     collator = BatchCollator(cfg.DATALOADER.SIZE_DIVISIBILITY)
     transforms = build_transforms(cfg, is_train)
     if is_train:
         images_per_batch = _per_process(cfg.SOLVER.IMS_PER_BATCH, world_size, "SOLVER.IMS_PER_BATCH")
-        (dataset,) = build_dataset(cfg.DATASETS.TRAIN, transforms, True, catalog)
+        (dataset,) = build_dataset(cfg.DATASETS.TRAIN, transforms, True, catalog,
+                                   cfg.DATASETS.SKIP_MISSING_IMAGES)
         if len(dataset) == 0:
             raise ValueError(f"training datasets {tuple(cfg.DATASETS.TRAIN)} have no usable images")
         # DistributedSampler also serves the single-process case: a seeded shuffle per epoch is
@@ -117,7 +127,8 @@ def make_data_loader(cfg, is_train=True, is_distributed=False, start_iter=0):
 
     images_per_batch = _per_process(cfg.TEST.IMS_PER_BATCH, world_size, "TEST.IMS_PER_BATCH")
     loaders = []
-    for dataset in build_dataset(cfg.DATASETS.TEST, transforms, False, catalog):
+    for dataset in build_dataset(cfg.DATASETS.TEST, transforms, False, catalog,
+                                 cfg.DATASETS.SKIP_MISSING_IMAGES):
         if is_distributed:
             sampler = InferenceShardSampler(len(dataset), rank, world_size)
         else:
@@ -141,11 +152,12 @@ def make_subset_loader(cfg, dataset_name, num_images, seed, images_per_batch,
         raise ValueError(f"num_images and images_per_batch must be positive, got {num_images} and "
                          f"{images_per_batch}")
     transforms = build_transforms(cfg, is_train_transforms)
-    entry = _catalog(cfg).get(dataset_name)
+    entry = dataset_catalog(cfg).get(dataset_name)
     factory = getattr(D, entry["factory"])
     args = dict(entry["args"], transforms=transforms)
     if factory is D.COCODataset:
         args["remove_images_without_annotations"] = True
+        args["skip_missing_images"] = cfg.DATASETS.SKIP_MISSING_IMAGES
     dataset = factory(**args)
     if num_images > len(dataset):
         raise ValueError(f"make_subset_loader: asked for {num_images} images but dataset "

@@ -54,7 +54,8 @@ def gather_predictions(predictions, num_images):
 
 
 def inference(model, data_loader, dataset_name, iou_types=("bbox",), box_only=False, device="cpu",
-              output_folder=None, arch=None, amp=False, progress=True, logger=None):
+              output_folder=None, arch=None, amp=False, progress=True, logger=None,
+              coco_eval_backend="pycocotools"):
     """Predict over `data_loader`, evaluate on the main process and return the metrics dict.
 
     Other processes return None. `arch` selects the supernet path to evaluate.
@@ -77,7 +78,8 @@ def inference(model, data_loader, dataset_name, iou_types=("bbox",), box_only=Fa
         return None
     if output_folder:
         os.makedirs(output_folder, exist_ok=True)
-    results = evaluate(dataset, predictions, output_folder, iou_types=iou_types, box_only=box_only)
+    results = evaluate(dataset, predictions, output_folder, iou_types=iou_types, box_only=box_only,
+                       backend=coco_eval_backend)
     for iou_type, metrics in results.items():
         logger.info("%s %s: %s", dataset_name, iou_type,
                     "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))

@@ -75,8 +75,10 @@ def run_tests(cfg, model, device, distributed, logger):
     """Evaluate on every DATASETS.TEST split; returns {dataset: metrics} on the main process."""
     from maskrcnn_benchmark.data import make_data_loader
     from .inference import inference
+    from .amp import resolve_amp
     from .supernet import prepare_supernet_path
 
+    amp = resolve_amp(cfg.SOLVER.AMP, device, logger)
     iou_types = ("bbox",) + (("segm",) if cfg.MODEL.MASK_ON else ())
     # RetinaNet sets RPN_ONLY but its outputs are detections, not proposals.
     box_only = cfg.MODEL.RPN_ONLY and not cfg.MODEL.RETINANET_ON
@@ -86,7 +88,8 @@ def run_tests(cfg, model, device, distributed, logger):
                             make_data_loader(cfg, is_train=False, is_distributed=distributed)):
         folder = os.path.join(cfg.OUTPUT_DIR, "inference", name) if cfg.OUTPUT_DIR else None
         results = inference(model, loader, name, iou_types=iou_types, box_only=box_only,
-                            device=device, output_folder=folder, arch=arch, amp=cfg.SOLVER.AMP,
+                            device=device, output_folder=folder, arch=arch, amp=amp,
+                            coco_eval_backend=cfg.TEST.COCO_EVAL_BACKEND,
                             logger=logger)
         if results is not None:
             all_results[name] = results

@@ -8,6 +8,7 @@ import torch
 
 from maskrcnn_benchmark.utils.comm import get_world_size, reduce_dict
 from maskrcnn_benchmark.utils.metric_logger import MetricLogger
+from maskrcnn_benchmark.utils.metrics_writer import peak_memory_mb
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -28,12 +29,14 @@ def make_grad_scaler(device, amp):
 
 def do_train(model, data_loader, optimizer, scheduler, checkpointer, device, checkpoint_period,
              arguments, *, log_period=20, amp=False, scaler=None, sample_arch=None,
-             clip_grad_norm=0.0, logger=None):
+             clip_grad_norm=0.0, logger=None, metrics=None):
     """Train until the data loader (an iteration-based sampler) is exhausted.
 
     `arguments["iteration"]` is the iteration to resume from and is kept current, so a checkpoint
     written at any step resumes exactly there. `sample_arch(iteration)` returns the supernet path of
-    that step (the same on every rank) or is None for a fixed network.
+    that step (the same on every rank) or is None for a fixed network. `metrics` (a MetricsWriter)
+    gets one record per log period: the losses (median over the period, as logged), lr, time,
+    data time and peak memory.
     """
     logger = logger or logging.getLogger("maskrcnn_benchmark.trainer")
     meters = MetricLogger(delimiter="  ")
@@ -89,6 +92,11 @@ def do_train(model, data_loader, optimizer, scheduler, checkpointer, device, che
                 mem = f"  max mem: {torch.cuda.max_memory_allocated() / 2**20:.0f}M"
             logger.info("eta: %s  iter: %d/%d  %s  lr: %.6f%s", eta, iteration, max_iter, meters,
                         optimizer.param_groups[0]["lr"], mem)
+            if metrics is not None:
+                losses = {k: m.median for k, m in meters.meters.items() if k not in ("time", "data")}
+                metrics.write(iteration, **losses, lr=optimizer.param_groups[0]["lr"],
+                              time=meters.time.median, data_time=meters.data.median,
+                              peak_mem_mb=round(peak_memory_mb(device), 1))
         if checkpoint_period > 0 and iteration % checkpoint_period == 0 and iteration < max_iter:
             checkpointer.save(f"model_{iteration:07d}", **arguments)
     if max_iter > start_iter:

@@ -127,6 +127,18 @@ class BoxList:
             out.add_field(k, v)
         return out
 
+    def rotate90(self):
+        """Rotate the image 90 degrees counter-clockwise (PIL's ROTATE_90): a point (x, y) of a
+        W x H image goes to (y, W - x) of the H x W result. Fields with `rotate90` follow."""
+        width, height = self.size
+        x1, y1, x2, y2 = self._split_into_xyxy()
+        out = self._from_xyxy(y1, width - x2, y2, width - x1, (height, width))
+        for k, v in self.extra_fields.items():
+            if not isinstance(v, torch.Tensor) and hasattr(v, "rotate90"):
+                v = v.rotate90()
+            out.add_field(k, v)
+        return out
+
     def crop(self, box):
         """Crop to the region `box` = (x1, y1, x2, y2): boxes are shifted and clamped to it.
 

@@ -99,6 +99,16 @@ class SegmentationMask:
 
         return self._map(flipped, self.size)
 
+    def rotate90(self):
+        """Counter-clockwise by 90 degrees, as BoxList.rotate90: (x, y) -> (y, W - x)."""
+        width, height = self.size
+
+        def rotated(p):
+            q = p.reshape(-1, 2)
+            return np.stack([q[:, 1], float(width) - q[:, 0]], axis=1).reshape(-1)
+
+        return self._map(rotated, (height, width))
+
     def crop(self, box):
         """Shift into the frame of `box` = (x1, y1, x2, y2); the new size is the box size.
 

@@ -1,6 +1,7 @@
 """The quick Faster R-CNN schedule end to end: tools/train_net.py (log with ETA, checkpoints, resume)
 and tools/test_net.py (COCO json + metrics) as subprocesses on a small generated shapes dataset."""
 import json
+import os
 import re
 
 import pytest
@@ -55,6 +56,12 @@ def test_quick_schedule_trains_resumes_and_evaluates(shapes_root, tmp_path):
     final = torch.load(out / "model_final.pth", map_location="cpu", weights_only=True)
     assert final["iteration"] == 12
     assert final["scheduler"]["last_epoch"] == 12
+    # Training curves: one record per log period across both runs, and TensorBoard events.
+    records = [json.loads(line) for line in open(out / "metrics.jsonl")]
+    assert [r["iteration"] for r in records] == [2, 4, 6, 8, 10, 12]
+    assert all({"loss", "loss_classifier", "lr", "time", "data_time", "peak_mem_mb"} <= set(r)
+               for r in records)
+    assert any(name.startswith("events.out.tfevents") for name in os.listdir(out / "tensorboard"))
 
     # test_net loads the last checkpoint of OUTPUT_DIR and writes the COCO results and metrics.
     proc = run_tool(["tools/test_net.py", "--config-file", CONFIG,

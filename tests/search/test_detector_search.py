@@ -72,6 +72,7 @@ def test_evaluator_matches_a_direct_evaluation_and_is_repeatable(supernet, tmp_p
     from maskrcnn_benchmark.config import load_config
     from maskrcnn_benchmark.data import make_data_loader
     from maskrcnn_benchmark.data.datasets.evaluation import evaluate
+    from maskrcnn_benchmark.data.num_classes import resolve_num_classes
     from maskrcnn_benchmark.engine.inference import compute_on_dataset
     from maskrcnn_benchmark.engine.supernet import make_bn_recalibration_loader, recalibrate_path
     from maskrcnn_benchmark.modeling.detector import build_detection_model
@@ -91,7 +92,7 @@ def test_evaluator_matches_a_direct_evaluation_and_is_repeatable(supernet, tmp_p
         not torch.equal(v, buffers[k]) for k, v in _bn_buffers(ev.model).items())
 
     # The same path evaluated by hand, from a fresh model and fresh loaders.
-    cfg = load_config(CONFIG, OPTS + ["MODEL.DEVICE", "cpu"])
+    cfg = resolve_num_classes(load_config(CONFIG, OPTS + ["MODEL.DEVICE", "cpu"]))
     model = build_detection_model(cfg)
     Checkpointer(model, save_dir="").load(weights)
     recalibrate_path(model, RELEASED, make_bn_recalibration_loader(cfg), "cpu", progress=False)

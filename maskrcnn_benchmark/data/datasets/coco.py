@@ -30,9 +30,27 @@ def _is_polygon_list(segm):
                     for p in segm))
 
 
+_CACHE = {}  # (path, mtime, size) -> COCO: the class-count check and the dataset read a file once
+
+
 def _load_annotations(ann_file):
     if not os.path.isfile(ann_file):
         raise DatasetError(f"annotation file not found: {ann_file}")
+    st = os.stat(ann_file)
+    key = (os.path.abspath(ann_file), st.st_mtime_ns, st.st_size)
+    if key not in _CACHE:
+        if len(_CACHE) >= 4:
+            _CACHE.pop(next(iter(_CACHE)))
+        _CACHE[key] = _read_annotations(ann_file)
+    return _CACHE[key]
+
+
+def load_categories(ann_file):
+    """The category entries of a COCO annotation file (validated; read once per process)."""
+    return list(_load_annotations(ann_file).dataset["categories"])
+
+
+def _read_annotations(ann_file):
     try:
         with open(ann_file) as f:
             data = json.load(f)
@@ -102,18 +120,39 @@ def _validate(data, ann_file):
                                f"polygons [[x0, y0, x1, y1, ...], ...] of even length")
 
 
+def _xyxy(bbox):
+    x, y, w, h = bbox
+    return [x, y, x + w, y + h]
+
+
+def _clip(bbox, width, height):
+    """COCO [x, y, w, h] as xyxy clipped to the image, or None when nothing of it is left."""
+    x1, y1, x2, y2 = _xyxy(bbox)
+    x1, y1 = min(max(x1, 0), width), min(max(y1, 0), height)
+    x2, y2 = min(max(x2, 0), width), min(max(y2, 0), height)
+    if x2 <= x1 or y2 <= y1:
+        return None
+    return [x1, y1, x2, y2]
+
+
 class COCODataset(torch.utils.data.Dataset):
     """Images and instance annotations of a COCO-format json.
 
     `root` is an image directory or a list of them; each image is read from the first directory
     that has its `file_name` (the DetNAS search splits mix train2014 and val2014). Crowd objects
     never enter the target. With `remove_images_without_annotations` (training), images without a
-    usable box are left out. `dataset[idx]` is `(image, target, idx)`: the PIL image (RGB) or
+    usable box are left out.
+
+    Checked once, at construction: every listed image exists (else a DatasetError with the count
+    and the first names, or, with `skip_missing_images`, they are dropped with a warning); boxes
+    reaching outside their image are clipped and empty ones dropped, with one warning counting
+    both. `dataset[idx]` is `(image, target, idx)`: the PIL image (RGB) or
     whatever `transforms(image, target)` makes of it, and a BoxList in xyxy with "labels" (1..C,
     contiguous) and "masks" (SegmentationMask) when every object has a polygon segmentation.
     """
 
-    def __init__(self, ann_file, root, remove_images_without_annotations, transforms=None):
+    def __init__(self, ann_file, root, remove_images_without_annotations, transforms=None,
+                 skip_missing_images=False):
         self.ann_file = ann_file
         self.roots = [root] if isinstance(root, str) else list(root)
         if not self.roots:
@@ -124,11 +163,11 @@ class COCODataset(torch.utils.data.Dataset):
         self.coco = _load_annotations(ann_file)
         self.transforms = transforms
         self._paths = {}
-        self._warned = set()
 
-        ids = sorted(self.coco.imgs.keys())
+        ids = self._existing_images(sorted(self.coco.imgs.keys()), skip_missing_images)
+        self._report_boxes(ids)
         if remove_images_without_annotations:
-            ids = [i for i in ids if self._usable_annotations(i, warn=False)[0]]
+            ids = [i for i in ids if self._usable_annotations(i)[0]]
         self.ids = ids
         self.id_to_img_map = dict(enumerate(self.ids))
         json_ids = sorted(self.coco.cats.keys())
@@ -146,27 +185,67 @@ class COCODataset(torch.utils.data.Dataset):
         return {"height": info["height"], "width": info["width"], "id": info["id"],
                 "file_name": info["file_name"]}
 
+    # ---- checks at construction -------------------------------------------------------------------
+    def _find_image(self, file_name):
+        for r in self.roots:
+            path = os.path.join(r, file_name)
+            if os.path.isfile(path):
+                return path
+        return None
+
+    def _existing_images(self, ids, skip_missing):
+        missing = []
+        for img_id in ids:
+            path = self._find_image(self.coco.imgs[img_id]["file_name"])
+            if path is None:
+                missing.append(img_id)
+            else:
+                self._paths[img_id] = path
+        if not missing:
+            return ids
+        names = ", ".join(self.coco.imgs[i]["file_name"] for i in missing[:5])
+        more = ", ..." if len(missing) > 5 else ""
+        what = (f"{len(missing)} of the {len(ids)} images listed in {self.ann_file} are not in any of "
+                f"the image directories {self.roots}: {names}{more}")
+        if not skip_missing:
+            raise DatasetError(f"{what}. Fix the image_root / file names, or set "
+                               "DATASETS.SKIP_MISSING_IMAGES True to train and test without them")
+        logger.warning("%s; dropping them (DATASETS.SKIP_MISSING_IMAGES)", what)
+        missing = set(missing)
+        return [i for i in ids if i not in missing]
+
+    def _report_boxes(self, ids):
+        """One warning counting the boxes that will be clipped or dropped in `ids`' targets."""
+        clipped, dropped = [], []
+        for img_id in ids:
+            info = self.coco.imgs[img_id]
+            for ann in self.coco.imgToAnns.get(img_id, []):
+                if ann["iscrowd"]:
+                    continue
+                box = _clip(ann["bbox"], info["width"], info["height"])
+                if box is None:
+                    dropped.append((ann["id"], info["file_name"]))
+                elif box != _xyxy(ann["bbox"]):
+                    clipped.append((ann["id"], info["file_name"]))
+        if clipped or dropped:
+            examples = ", ".join(f"annotation id {a} of {f}" for a, f in (dropped + clipped)[:5])
+            logger.warning("%s: %d boxes reach outside their image and are clipped to it, %d boxes "
+                           "are empty (zero size, or wholly outside the image) and are dropped; e.g. "
+                           "%s", self.ann_file, len(clipped), len(dropped), examples)
+        self.box_report = {"clipped": len(clipped), "dropped": len(dropped)}
+
     # ---- targets --------------------------------------------------------------------------------
-    def _usable_annotations(self, img_id, warn=True):
+    def _usable_annotations(self, img_id):
         """Non-crowd annotations with a box of positive size once clipped, and those boxes (xyxy)."""
         info = self.coco.imgs[img_id]
-        width, height = info["width"], info["height"]
         anns, boxes = [], []
         for ann in self.coco.imgToAnns.get(img_id, []):
             if ann["iscrowd"]:
                 continue
-            x, y, w, h = ann["bbox"]
-            x1, y1 = min(max(x, 0), width), min(max(y, 0), height)
-            x2, y2 = min(max(x + w, 0), width), min(max(y + h, 0), height)
-            if x2 <= x1 or y2 <= y1:
-                if warn and ann["id"] not in self._warned:
-                    self._warned.add(ann["id"])
-                    logger.warning("%s: skipping annotation id %s of image %s: box %s is empty inside "
-                                   "the %dx%d image", self.ann_file, ann["id"], info["file_name"],
-                                   ann["bbox"], width, height)
-                continue
-            anns.append(ann)
-            boxes.append([x1, y1, x2, y2])
+            box = _clip(ann["bbox"], info["width"], info["height"])
+            if box is not None:
+                anns.append(ann)
+                boxes.append(box)
         return anns, boxes
 
     def _target(self, img_id, image_size):
@@ -183,11 +262,9 @@ class COCODataset(torch.utils.data.Dataset):
         img_id = self.ids[idx]
         if img_id not in self._paths:
             file_name = self.coco.imgs[img_id]["file_name"]
-            for r in self.roots:
-                path = os.path.join(r, file_name)
-                if os.path.isfile(path):
-                    self._paths[img_id] = path
-                    break
+            path = self._find_image(file_name)
+            if path is not None:
+                self._paths[img_id] = path
             else:
                 raise DatasetError(f"image '{file_name}' (id {img_id}) listed in {self.ann_file} is "
                                    f"not in any of the image directories {self.roots}")

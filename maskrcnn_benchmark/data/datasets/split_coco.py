@@ -91,3 +91,31 @@ def split_coco(input_ann, output_dir, num_val, seed=0, train_name="search_train.
     _write_json(subset(False), train_path)
     _write_json(subset(True), val_path)
     return train_path, val_path
+
+
+def register_split(catalog_path, name, train_path, val_path, image_roots):
+    """Add (or replace) `<name>_search_train` and `<name>_search_val` in the yaml catalog
+    `catalog_path` (created when missing), paths relative to its folder. Returns the two names."""
+    import yaml
+
+    data = {}
+    if os.path.isfile(catalog_path):
+        with open(catalog_path) as f:
+            data = yaml.safe_load(f) or {}
+        if not isinstance(data, dict):
+            raise ValueError(f"split_coco: {catalog_path} is not a dataset catalog (a yaml mapping)")
+    base = os.path.dirname(os.path.abspath(catalog_path))
+
+    def rel(path):
+        return os.path.relpath(os.path.abspath(path), base)
+
+    roots = [rel(r) for r in image_roots]
+    names = (f"{name}_search_train", f"{name}_search_val")
+    for key, ann in zip(names, (train_path, val_path)):
+        data[key] = {"ann_file": rel(ann), "image_root": roots[0] if len(roots) == 1 else roots}
+    os.makedirs(base, exist_ok=True)
+    tmp = catalog_path + ".tmp"
+    with open(tmp, "w") as f:
+        yaml.safe_dump(data, f, sort_keys=False)
+    os.replace(tmp, catalog_path)
+    return names

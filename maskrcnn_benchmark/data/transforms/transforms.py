@@ -6,8 +6,9 @@ controls, so a run is reproducible from its seed.
 """
 import torch
 import torchvision.transforms.functional as F
+from PIL import Image
 
-from maskrcnn_benchmark.structures.bounding_box import FLIP_LEFT_RIGHT
+from maskrcnn_benchmark.structures.bounding_box import FLIP_LEFT_RIGHT, FLIP_TOP_BOTTOM
 
 
 class Compose:
@@ -79,6 +80,42 @@ class RandomHorizontalFlip:
             image = F.hflip(image)
             if target is not None:
                 target = target.transpose(FLIP_LEFT_RIGHT)
+        return image, target
+
+    def __repr__(self):
+        return f"{self.__class__.__name__}(prob={self.prob})"
+
+
+class RandomVerticalFlip:
+    def __init__(self, prob=0.5):
+        self.prob = prob
+
+    def __call__(self, image, target=None):
+        if self.prob > 0 and torch.rand(()) < self.prob:
+            image = F.vflip(image)
+            if target is not None:
+                target = target.transpose(FLIP_TOP_BOTTOM)
+        return image, target
+
+    def __repr__(self):
+        return f"{self.__class__.__name__}(prob={self.prob})"
+
+
+class RandomRotate90:
+    """With probability `prob`, rotate by 90 degrees counter-clockwise (with the horizontal and
+    vertical flips this reaches all eight right-angle orientations)."""
+
+    def __init__(self, prob=0.5):
+        self.prob = prob
+
+    def __call__(self, image, target=None):
+        if self.prob > 0 and torch.rand(()) < self.prob:
+            if isinstance(image, torch.Tensor):
+                image = torch.rot90(image, 1, dims=(-2, -1))
+            else:
+                image = image.transpose(Image.Transpose.ROTATE_90)
+            if target is not None:
+                target = target.rotate90()
         return image, target
 
     def __repr__(self):

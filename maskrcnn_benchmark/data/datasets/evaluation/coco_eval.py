@@ -1,6 +1,5 @@
 """COCO evaluation of detections (bbox, segm) and of proposals (average recall)."""
 import contextlib
-import copy
 import io
 import json
 import logging
@@ -9,9 +8,8 @@ import os
 import numpy as np
 import pycocotools.mask as mask_utils
 import torch
-from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 
+from .coco_backends import run_cocoeval
 from .proposal_recall import evaluate_box_proposals
 
 logger = logging.getLogger(__name__)
@@ -78,28 +76,13 @@ def prepare_for_coco_segmentation(predictions, dataset):
     return results
 
 
-def _empty_results(coco_gt):
-    coco_dt = COCO()
-    coco_dt.dataset = {"images": copy.copy(coco_gt.dataset["images"]),
-                       "categories": copy.deepcopy(coco_gt.dataset["categories"]), "annotations": []}
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco_dt.createIndex()
-    return coco_dt
-
-
-def evaluate_predictions_on_coco(coco_gt, results, iou_type, image_ids=None):
-    """Run COCOeval on result dicts; returns (metrics dict, COCOeval). No results -> AP 0."""
+def evaluate_predictions_on_coco(coco_gt, results, iou_type, image_ids=None, backend="pycocotools"):
+    """Run COCOeval (`backend`: see coco_backends.py) on result dicts; returns (metrics dict, the
+    evaluator). No results -> AP 0."""
     printed = io.StringIO()
     with contextlib.redirect_stdout(printed):
-        # loadRes adds fields to the dicts it gets; keep the caller's results as they were.
-        coco_dt = coco_gt.loadRes(copy.deepcopy(results)) if results else _empty_results(coco_gt)
-        coco_eval = COCOeval(coco_gt, coco_dt, iou_type)
-        if image_ids is not None:
-            coco_eval.params.imgIds = sorted(image_ids)
-        coco_eval.evaluate()
-        coco_eval.accumulate()
-        coco_eval.summarize()
-    logger.info("COCO %s evaluation:\n%s", iou_type, printed.getvalue())
+        coco_eval = run_cocoeval(coco_gt, results, iou_type, image_ids, backend)
+    logger.info("COCO %s evaluation (%s):\n%s", iou_type, backend, printed.getvalue())
     metrics = {name: float(coco_eval.stats[i]) for i, name in enumerate(COCO_METRICS)}
     if not results:
         # COCOeval reports -1 where nothing was there to measure; with no detections at all every
@@ -115,7 +98,8 @@ def _write_json(obj, folder, name):
             json.dump(obj, f)
 
 
-def do_coco_evaluation(dataset, predictions, output_folder, iou_types, box_only):
+def do_coco_evaluation(dataset, predictions, output_folder, iou_types, box_only,
+                       backend="pycocotools"):
     # Predictions come in the network's input size; COCO wants the original image size.
     resized = {}
     for idx in sorted(predictions):
@@ -141,5 +125,6 @@ def do_coco_evaluation(dataset, predictions, output_folder, iou_types, box_only)
         else:
             raise ValueError(f"unsupported iou_type {iou_type!r}; expected 'bbox' or 'segm'")
         _write_json(results, output_folder, f"{iou_type}.json")
-        out[iou_type], _ = evaluate_predictions_on_coco(dataset.coco, results, iou_type, image_ids)
+        out[iou_type], _ = evaluate_predictions_on_coco(dataset.coco, results, iou_type, image_ids,
+                                                        backend)
     return out

@@ -21,8 +21,16 @@ class FPNPredictor(nn.Module):
         return self.cls_score(x), self.bbox_pred(x)
 
 
+_NUM_CLASSES_HINT = (
+    "{key} counts the background too and must be >= 2, got {value} (0 means 'from the dataset': "
+    "resolve it with maskrcnn_benchmark.data.num_classes.resolve_num_classes(cfg) before building)")
+
+
 @ROI_BOX_PREDICTOR.register("FPNPredictor")
 def build_fpn_predictor(cfg, in_channels):
+    if cfg.MODEL.ROI_BOX_HEAD.NUM_CLASSES < 2:
+        raise ValueError(_NUM_CLASSES_HINT.format(key="MODEL.ROI_BOX_HEAD.NUM_CLASSES",
+                                                  value=cfg.MODEL.ROI_BOX_HEAD.NUM_CLASSES))
     return FPNPredictor(in_channels, cfg.MODEL.ROI_BOX_HEAD.NUM_CLASSES,
                         cfg.MODEL.CLS_AGNOSTIC_BBOX_REG)
 

@@ -81,7 +81,8 @@ def build_retinanet(cfg, in_channels):
                          f"of anchors per position on each, got {num_anchors}")
     if ret.NUM_CLASSES < 2:
         raise ValueError(f"MODEL.RETINANET.NUM_CLASSES counts the background too and must be "
-                         f">= 2, got {ret.NUM_CLASSES}")
+                         f">= 2, got {ret.NUM_CLASSES} (0 means 'from the dataset': resolve it with "
+                         "maskrcnn_benchmark.data.num_classes.resolve_num_classes(cfg) first)")
     head = RetinaNetHead(in_channels, ret.NUM_CLASSES - 1, num_anchors[0],
                          num_convs=ret.NUM_CONVS, prior_prob=ret.PRIOR_PROB)
     box_coder = BoxCoder(weights=(10.0, 10.0, 5.0, 5.0))
