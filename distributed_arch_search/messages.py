@@ -9,10 +9,14 @@ Three message types travel, all JSON objects with ``schema_version`` and ``type`
 
 The architecture digit string is the identity of a candidate everywhere. Nothing is ever unpickled or
 evaluated: a body that is not valid UTF-8 JSON of the expected shape and version raises
-``MessageError`` (the server dead-letters such a task, the master dead-letters such a result).
+``MessageError`` (the server dead-letters such a task, the master dead-letters such a result). That
+covers every way a peer can get it wrong: nesting deep enough to exhaust the parser's recursion,
+numbers that are not finite or out of their range (times, seconds, AP in [0, 1]), wrong types,
+oversized or ill-formed identifiers. ``decode`` raises nothing else.
 """
 import json
 import math
+import re
 import time
 import uuid
 
@@ -20,6 +24,14 @@ SCHEMA_VERSION = 1
 MAX_BODY_BYTES = 64 * 1024
 MAX_ARCH_LEN = 256
 MESSAGE_TYPES = ("task", "started", "result")
+# Identifiers travel into logs, checkpoints and queue names: a small alphabet and bounded lengths.
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
+MAX_ERROR_CHARS = 16_000
+MAX_METRICS = 64
+MAX_TIME = 1e11  # seconds since the epoch (year ~5000): anything larger is garbage
+MAX_SECONDS = 1e8
+MAX_ATTEMPT = 10_000
+MAX_METRIC = 1e15  # |value| of any metric; AP itself is a fraction in [0, 1]
 
 
 class MessageError(ValueError):
@@ -61,9 +73,14 @@ def decode(body, expected_types=MESSAGE_TYPES, experiment=None):
         raise MessageError(f"message body of {len(body)} bytes exceeds {MAX_BODY_BYTES}")
     try:
         message = json.loads(bytes(body).decode("utf-8"), parse_constant=_refuse_constant)
-    except (UnicodeDecodeError, ValueError) as e:
-        raise MessageError(f"message body is not UTF-8 JSON: {e}") from None
-    validate(message, expected_types)
+    except RecursionError:
+        raise MessageError("message body is nested too deeply to parse") from None
+    except (UnicodeDecodeError, ValueError) as e:  # ValueError includes over-long integers
+        raise MessageError(f"message body is not UTF-8 JSON: {str(e)[:200]}") from None
+    try:
+        validate(message, expected_types)
+    except (TypeError, KeyError, AttributeError, RecursionError) as e:  # a shape validate() missed
+        raise MessageError(f"message is malformed: {type(e).__name__}: {str(e)[:200]}") from None
     if experiment is not None and message["experiment"] != experiment:
         raise MessageError(f"message is for experiment {message['experiment']!r}, not {experiment!r}")
     return message
@@ -99,20 +116,26 @@ def validate(message, expected_types=MESSAGE_TYPES):
     for name, types in fields.items():
         value = message[name]
         if types is float:
-            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            ok = _is_number(value)
         elif types is int:
             ok = isinstance(value, int) and not isinstance(value, bool)
         else:
             ok = isinstance(value, types)
         if not ok:
-            raise MessageError(f"{kind} message field {name!r} has the wrong type: {value!r}")
+            raise MessageError(f"{kind} message field {name!r} has the wrong type: {_short(value)}")
     arch = message["arch"]
     if not (0 < len(arch) <= MAX_ARCH_LEN and arch.isascii() and arch.isdigit()):
         raise MessageError(f"arch must be a digit string of 1..{MAX_ARCH_LEN} digits, got {arch[:40]!r}")
     if not message["experiment"] or not message["task_id"]:
         raise MessageError("experiment and task_id must not be empty")
-    if kind == "task" and message["attempt"] < 1:
-        raise MessageError(f"task attempt must be >= 1, got {message['attempt']}")
+    for name in ("experiment", "task_id", "server_id"):
+        if name in message and not NAME_RE.match(message[name]):
+            raise MessageError(f"{kind} message field {name!r} must be 1-200 letters, digits, '_', '.', "
+                               f"'-', got {message[name][:40]!r}")
+    for name in ("issued_at", "started_at", "finished_at"):
+        _check_range(kind, name, message.get(name, 0.0), 0.0, MAX_TIME)
+    if kind == "task":
+        _check_range(kind, "attempt", message["attempt"], 1, MAX_ATTEMPT)
     if kind == "result":
         _validate_result(message)
     return message
@@ -121,11 +144,34 @@ def validate(message, expected_types=MESSAGE_TYPES):
 def _validate_result(message):
     status, metrics = message["status"], message["metrics"]
     if status not in ("ok", "error"):
-        raise MessageError(f"result status must be 'ok' or 'error', got {status!r}")
+        raise MessageError(f"result status must be 'ok' or 'error', got {_short(status)}")
+    _check_range("result", "seconds", message["seconds"], 0.0, MAX_SECONDS)
+    if len(metrics) > MAX_METRICS:
+        raise MessageError(f"a result carries at most {MAX_METRICS} metrics, got {len(metrics)}")
     for k, v in metrics.items():
-        if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)):
-            raise MessageError(f"result metric {k!r} must be a finite number, got {v!r}")
+        if len(k) > 100:
+            raise MessageError(f"result metric name {k[:40]!r}... is longer than 100 characters")
+        if not _is_number(v):
+            raise MessageError(f"result metric {k[:40]!r} must be a finite number, got {_short(v)}")
+        low, high = (0.0, 1.0) if k == "ap" else (-MAX_METRIC, MAX_METRIC)
+        _check_range("result", f"metrics[{k[:40]!r}]", v, low, high)
     if status == "ok" and "ap" not in metrics:
         raise MessageError("an ok result must carry metrics['ap']")
     if status == "error" and not message["error"]:
         raise MessageError("an error result must carry the error text")
+    if message["error"] is not None and len(message["error"]) > MAX_ERROR_CHARS:
+        raise MessageError(f"result error text is longer than {MAX_ERROR_CHARS} characters")
+
+
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_range(kind, name, value, low, high):
+    if not low <= value <= high:
+        raise MessageError(f"{kind} message field {name} = {_short(value)} is outside [{low:g}, {high:g}]")
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

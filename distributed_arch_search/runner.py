@@ -81,9 +81,15 @@ class EvaluationRunner:
             logger.error("evaluation of %s failed:\n%s", task["arch"], traceback.format_exc())
         seconds = time.monotonic() - start
         self._write("finish", task, status="ok" if error is None else "error", seconds=seconds)
+        result = messages.result_message(task, self.server_id, metrics, error, seconds)
+        try:  # e.g. an AP outside [0, 1]: the master would reject the result, so report why instead
+            messages.validate(result)
+        except messages.MessageError as e:
+            error = f"the evaluator's result is not valid: {e}"
+            result = messages.result_message(task, self.server_id, None, error, seconds)
         if error is None and self.cache is not None:
             self.cache.put(self.fingerprint, task["arch"], metrics, seconds, self.server_id)
-        return messages.result_message(task, self.server_id, metrics, error, seconds)
+        return result
 
     def _write(self, event, task, **extra):
         line = dict(event=event, arch=task["arch"], task_id=task["task_id"], attempt=task["attempt"],

@@ -121,8 +121,12 @@ class LocalTransport(Transport):
             pass
         received = []
         for body in bodies:
-            message = messages.decode(body, ("started", "result"), self.experiment)
-            pid = _pid_of(message["server_id"])
+            try:
+                message = messages.decode(body, ("started", "result"), self.experiment)
+                pid = _pid_of(message["server_id"])
+            except (messages.MessageError, ValueError, IndexError) as e:
+                logger.error("dropping a malformed message from a local worker: %s", e)
+                continue
             if message["type"] == "started":
                 self._waiting = max(0, self._waiting - 1)
                 self._running[pid] = message

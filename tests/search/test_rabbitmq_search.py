@@ -115,7 +115,8 @@ def test_malformed_and_unknown_version_tasks_are_dead_lettered(amqp_url, experim
         good = messages.new_task(experiment, "0123", 1)
         bad_bodies = [b"not json at all", json.dumps(dict(good, schema_version=99)).encode(),
                       json.dumps({k: v for k, v in good.items() if k != "arch"}).encode(),
-                      json.dumps(dict(good, arch="__import__('os')")).encode()]
+                      json.dumps(dict(good, arch="__import__('os')")).encode(),
+                      b"[" * 20_000 + b"]" * 20_000, json.dumps(dict(good, attempt=10**40)).encode()]
         for body in bad_bodies:
             ch.basic_publish("", names.tasks, body, pika.BasicProperties(delivery_mode=2))
         transport.submit("0123", attempt=1)
@@ -128,20 +129,23 @@ def test_malformed_and_unknown_version_tasks_are_dead_lettered(amqp_url, experim
         assert result["arch"] == "0123" and result["status"] == "ok"
         assert server.poll() is None, "the server must keep serving"
 
-        # A malformed result is dead-lettered by the master's transport too.
-        ch.basic_publish("", names.results, b"{\"schema_version\": 1", pika.BasicProperties(delivery_mode=2))
+        # Malformed results are dead-lettered by the master's transport too.
+        bad_results = [b"{\"schema_version\": 1", b"[" * 20_000,
+                       messages.encode(result).replace(b'"ap": ', b'"ap": 1e308, "x": ')]
+        for body in bad_results:
+            ch.basic_publish("", names.results, body, pika.BasicProperties(delivery_mode=2))
         assert transport.poll(1.0) == []
 
         dead = []
         deadline = time.monotonic() + 10
-        while len(dead) < 5 and time.monotonic() < deadline:
+        while len(dead) < len(bad_bodies) + len(bad_results) and time.monotonic() < deadline:
             method, props, body = ch.basic_get(names.dead, auto_ack=True)
             if method is None:
                 time.sleep(0.1)
                 continue
             dead.append(body)
         conn.close()
-        assert sorted(dead) == sorted(bad_bodies + [b"{\"schema_version\": 1"])
+        assert sorted(dead) == sorted(bad_bodies + bad_results)
         assert "rejecting a task" in (tmp_path / "server0.log").read_text()
     finally:
         transport.close()
