@@ -74,6 +74,10 @@ _C.MASTER = CN()
 # as a failed attempt. A task never started is re-issued after this long only if no task waits in
 # the queue (so it cannot still be queued).
 _C.MASTER.TASK_TIMEOUT_S = 7200.0
+# A server that sent no "progress" about its task for this long is lost (killed, cut off): one failed
+# attempt, and the task is issued again. Keep it well above the servers' --progress-s (10 s) and their
+# reconnect back-off cap (--reconnect-max-s, 30 s), so a broker restart does not look like a loss.
+_C.MASTER.SERVER_LOST_S = 120.0
 _C.MASTER.POLL_INTERVAL_S = 0.5
 _C.MASTER.TOP_K = 10
 # Redraw search_progress.png after every generation (always at the end).

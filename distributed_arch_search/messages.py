@@ -1,11 +1,17 @@
 """The JSON messages between master and evaluation servers, and their strict validation.
 
-Three message types travel, all JSON objects with ``schema_version`` and ``type``:
+All are JSON objects with ``schema_version`` and ``type``:
 
-* ``task``    master -> server: evaluate ``arch`` (digit string) for ``experiment``.
-* ``started`` server -> master: a server began evaluating a task (starts the master's per-task timer).
-* ``result``  server -> master: ``status`` "ok" with ``metrics`` (at least "ap"), or "error" with
-  ``error`` text.
+* ``task``     master -> server: evaluate ``arch`` (digit string) for ``experiment``; ``attempt`` is
+  the master's try number, ``max_attempts`` the most tries a candidate gets (EVOLUTION.MAX_FAILURES).
+* ``started``  server -> master: a server took the task and begins evaluating it (``delivery_count``:
+  how often the broker had handed this task out before).
+* ``progress`` server -> master, every few seconds while evaluating: the server is alive and still
+  holds the task (how the master tells a slow candidate from a lost server).
+* ``released`` server -> master: a server that was stopped put its unfinished task back in the queue.
+* ``result``   server -> master: ``status`` "ok" with ``metrics`` (at least "ap"), or "error" with
+  ``error`` text; ``tries`` counts this try and the deliveries lost before it.
+* ``done``     master -> all servers (fanout): the candidate is final; no server evaluates a copy.
 
 The architecture digit string is the identity of a candidate everywhere. Nothing is ever unpickled or
 evaluated: a body that is not valid UTF-8 JSON of the expected shape and version raises
@@ -20,10 +26,11 @@ import re
 import time
 import uuid
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: max_attempts, delivery_count, tries; progress, released, done
 MAX_BODY_BYTES = 64 * 1024
 MAX_ARCH_LEN = 256
-MESSAGE_TYPES = ("task", "started", "result")
+MESSAGE_TYPES = ("task", "started", "progress", "released", "result", "done")
+SERVER_MESSAGES = ("started", "progress", "released", "result")
 # Identifiers travel into logs, checkpoints and queue names: a small alphabet and bounded lengths.
 NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,199}$")
 MAX_ERROR_CHARS = 16_000
@@ -38,26 +45,44 @@ class MessageError(ValueError):
     """A message body that is malformed, of an unknown schema version, or of an unexpected type."""
 
 
-def new_task(experiment, arch, attempt, run_id=""):
+def new_task(experiment, arch, attempt, run_id="", max_attempts=3):
     # The task id starts with the master's run id, so a master can tell its own tasks' results from
     # stale ones of an earlier run of the same experiment name.
     task_id = f"{run_id}.{uuid.uuid4().hex}" if run_id else uuid.uuid4().hex
     return {"schema_version": SCHEMA_VERSION, "type": "task", "experiment": experiment,
-            "task_id": task_id, "arch": arch, "attempt": int(attempt), "issued_at": time.time()}
+            "task_id": task_id, "arch": arch, "attempt": int(attempt), "max_attempts": int(max_attempts),
+            "issued_at": time.time()}
 
 
-def started_message(task, server_id, redelivered):
+def run_of(task_id):
+    """The master run a task id belongs to ("" for ids without a run prefix)."""
+    return task_id.split(".", 1)[0] if "." in task_id else ""
+
+
+def started_message(task, server_id, redelivered, delivery_count=0):
     return {"schema_version": SCHEMA_VERSION, "type": "started", "experiment": task["experiment"],
             "task_id": task["task_id"], "arch": task["arch"], "server_id": server_id,
-            "redelivered": bool(redelivered), "started_at": time.time()}
+            "redelivered": bool(redelivered), "delivery_count": int(delivery_count), "started_at": time.time()}
 
 
-def result_message(task, server_id, metrics=None, error=None, seconds=0.0):
+def server_note(kind, task, server_id):
+    """A "progress" or "released" message about `task` from `server_id`."""
+    return {"schema_version": SCHEMA_VERSION, "type": kind, "experiment": task["experiment"],
+            "task_id": task["task_id"], "arch": task["arch"], "server_id": server_id, "sent_at": time.time()}
+
+
+def result_message(task, server_id, metrics=None, error=None, seconds=0.0, tries=None):
     ok = error is None
     return {"schema_version": SCHEMA_VERSION, "type": "result", "experiment": task["experiment"],
             "task_id": task["task_id"], "arch": task["arch"], "server_id": server_id,
             "status": "ok" if ok else "error", "metrics": dict(metrics or {}) if ok else {},
-            "error": None if ok else str(error), "seconds": float(seconds), "finished_at": time.time()}
+            "error": None if ok else str(error), "seconds": float(seconds),
+            "tries": int(tries if tries is not None else task.get("attempt", 1)), "finished_at": time.time()}
+
+
+def done_message(experiment, run_id, arch, status):
+    return {"schema_version": SCHEMA_VERSION, "type": "done", "experiment": experiment,
+            "task_id": f"{run_id}.done", "arch": arch, "status": status, "sent_at": time.time()}
 
 
 def encode(message):
@@ -92,10 +117,13 @@ def _refuse_constant(name):
 
 _COMMON = {"schema_version": int, "type": str, "experiment": str, "task_id": str, "arch": str}
 _FIELDS = {
-    "task": {"attempt": int, "issued_at": float},
-    "started": {"server_id": str, "redelivered": bool, "started_at": float},
+    "task": {"attempt": int, "max_attempts": int, "issued_at": float},
+    "started": {"server_id": str, "redelivered": bool, "delivery_count": int, "started_at": float},
+    "progress": {"server_id": str, "sent_at": float},
+    "released": {"server_id": str, "sent_at": float},
     "result": {"server_id": str, "status": str, "metrics": dict, "error": (str, type(None)),
-               "seconds": float, "finished_at": float},
+               "seconds": float, "tries": int, "finished_at": float},
+    "done": {"status": str, "sent_at": float},
 }
 
 
@@ -132,10 +160,15 @@ def validate(message, expected_types=MESSAGE_TYPES):
         if name in message and not NAME_RE.match(message[name]):
             raise MessageError(f"{kind} message field {name!r} must be 1-200 letters, digits, '_', '.', "
                                f"'-', got {message[name][:40]!r}")
-    for name in ("issued_at", "started_at", "finished_at"):
+    for name in ("issued_at", "started_at", "finished_at", "sent_at"):
         _check_range(kind, name, message.get(name, 0.0), 0.0, MAX_TIME)
-    if kind == "task":
-        _check_range(kind, "attempt", message["attempt"], 1, MAX_ATTEMPT)
+    for name in ("attempt", "max_attempts", "tries"):
+        if name in message:
+            _check_range(kind, name, message[name], 1, MAX_ATTEMPT)
+    if kind == "started":
+        _check_range(kind, "delivery_count", message["delivery_count"], 0, MAX_ATTEMPT)
+    if kind == "done" and message["status"] not in ("ok", "failed"):
+        raise MessageError(f"done status must be 'ok' or 'failed', got {_short(message['status'])}")
     if kind == "result":
         _validate_result(message)
     return message

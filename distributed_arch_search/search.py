@@ -7,15 +7,17 @@
 
 Every result (architecture, FLOPs, AP, server, seconds, attempts, ok/failed) is written to
 OUTPUT_DIR/search_checkpoint.json, atomically, before it is acknowledged to the broker. A restarted
-master resumes from it: nothing finished is evaluated again, the candidates that were in flight are
-issued again (their old waiting copies are purged; results of copies still running are kept once).
+master resumes from it: nothing finished is evaluated again, and the tasks that were in flight are
+adopted, not issued again: those still queued stay queued, those on live servers finish there, and a
+holder that does not report within MASTER.SERVER_LOST_S is counted lost. Nothing is evaluated twice.
 At the end: search_results.json (every evaluated architecture once, the top-k, the best as a
 MODEL.BACKBONE.ARCH value), best_arch.yaml and search_progress.png.
 
 Attempts: a candidate fails an attempt when its evaluation raises (error result), when it runs longer
-than MASTER.TASK_TIMEOUT_S, or when its task comes back redelivered because the server holding it was
-lost (killed, disconnected, ack timeout). After EVOLUTION.MAX_FAILURES it is recorded as failed, is
-never retried and never becomes a parent.
+than MASTER.TASK_TIMEOUT_S, or when the server holding it stops reporting for MASTER.SERVER_LOST_S
+(killed, disconnected). A slow evaluation on a live server is never a failure. After
+EVOLUTION.MAX_FAILURES it is recorded as failed, never retried, never becomes a parent, and every
+server is told (a "done" notice) so that no copy of it is evaluated again.
 """
 import argparse
 import functools
@@ -196,15 +198,10 @@ class SearchMaster:
             logger.warning("RESUME is off: starting over; %s will be overwritten", self.checkpoint_path)
         transport = self._transport_factory(self.cfg, self.experiment, self.output_dir)
         transport.run_id = self.run_id
+        transport.max_attempts = self.ea.config.max_failures
         self._open_bar()
         try:
-            if self.ea.pending():  # a resumed generation
-                self._drain(transport)  # results that came in while the master was down
-            # Waiting tasks are old copies or another run's: everything pending is issued again.
-            transport.discard_waiting_tasks()
-            for arch in self.ea.pending():
-                key = self._key(arch)
-                transport.submit(key, attempt=self.ea.failure_count(key) + 1)
+            self._take_over(transport)
             self.checkpoint(transport)
             while not self.ea.finished:
                 self._close_generation_if_done()
@@ -220,6 +217,28 @@ class SearchMaster:
                 self._bar.close()
             transport.close()
         return self.write_outputs()
+
+    def _take_over(self, transport):
+        """Start or resume: adopt what an earlier run left in flight, issue the rest of the pending work."""
+        pending = {self._key(a) for a in self.ea.pending()}
+        adopted = {}
+        if self.resumed_in_flight and transport.durable:
+            adopted = {k: e for k, e in self.resumed_in_flight.items() if k in pending}
+            transport.adopt(adopted)
+            self._drain(transport)  # what servers sent while the master was down
+            for key, record in self.results.items():  # servers that missed a notice while it was down
+                if record["generation"] == self.ea.generation:
+                    transport.notify_final(key, record["status"])
+        else:
+            transport.discard_waiting_tasks()  # another run's, or nobody's any more
+        issued = 0
+        for arch in self.ea.pending():
+            key = self._key(arch)
+            if key not in transport.in_flight():
+                transport.submit(key, attempt=self.ea.failure_count(key) + 1)
+                issued += 1
+        if self.resumed_in_flight:
+            logger.info("resume: %d tasks in flight adopted (not issued again), %d issued", len(adopted), issued)
 
     def _drain(self, transport, max_s=10.0):
         """Take in what servers sent while the master was down, before re-issuing anything."""
@@ -261,6 +280,11 @@ class SearchMaster:
             where = f" on {entry.server_id}" if entry.server_id else " (never started)"
             self._fail_attempt(transport, entry.arch,
                                f"timeout: no result after {self.cfg.MASTER.TASK_TIMEOUT_S:g} s{where}")
+        for entry in transport.lost(self.cfg.MASTER.SERVER_LOST_S):
+            changed = True
+            transport.forget(entry.arch)
+            self._fail_attempt(transport, entry.arch, f"the server holding the task was lost: {entry.server_id} "
+                               f"sent nothing for {self.cfg.MASTER.SERVER_LOST_S:g} s")
         if changed:
             self.checkpoint(transport)
         transport.ack(received)  # only now: a crash before the checkpoint redelivers them
@@ -280,12 +304,14 @@ class SearchMaster:
             return False
         att = self.attempts.setdefault(key, {"starts": 0, "errors": [], "servers": []})
         final = key in self.results
-        if m["type"] == "started":
+        if m["type"] == "progress":
+            return False
+        if m["type"] == "released":
+            logger.info("%s put %s back in the queue (stopped)", m["server_id"], key)
+            return True
+        if m["type"] == "started":  # a redelivered copy is no failure: only a lost holder or an error is
             att["starts"] += 1
             att["servers"].append(m["server_id"])
-            if m["redelivered"] and not final:
-                self._fail_attempt(transport, key, "the server holding the task was lost (task redelivered)",
-                                   reissue=False)
             return True
         if final:
             self.duplicates_ignored += 1
@@ -296,19 +322,26 @@ class SearchMaster:
             self.ea.record(key, m["metrics"]["ap"])
             self._finalise(key, "ok", m)
             transport.forget(key)
+            transport.notify_final(key, "ok")
         else:
             transport.forget(key)
-            self._fail_attempt(transport, key, f"{m['server_id']}: {m['error']}", reissue=reissue)
+            # Deliveries lost before this try (servers that died before acknowledging) failed too.
+            count = max(1, m["tries"] - self.ea.failure_count(key))
+            self._fail_attempt(transport, key, f"{m['server_id']}: {m['error']}", reissue=reissue, count=count)
         return True
 
-    def _fail_attempt(self, transport, key, reason, reissue=True):
+    def _fail_attempt(self, transport, key, reason, reissue=True, count=1):
         self.attempts.setdefault(key, {"starts": 0, "errors": [], "servers": []})["errors"].append(reason)
-        outcome = self.ea.record_failure(key)
+        for _ in range(count):
+            outcome = self.ea.record_failure(key)
+            if outcome is not FailureOutcome.RETRY:
+                break
         logger.warning("candidate %s: failed attempt %d/%d: %s", key, self.ea.failure_count(key),
                        self.ea.config.max_failures, reason)
         if outcome is FailureOutcome.FAILED:
             transport.forget(key)
             self._finalise(key, "failed", None)
+            transport.notify_final(key, "failed")
         elif outcome is FailureOutcome.RETRY and reissue:
             transport.submit(key, attempt=self.ea.failure_count(key) + 1)
 

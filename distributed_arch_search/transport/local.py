@@ -6,7 +6,7 @@ Messages are the same JSON as on the broker, passed through two multiprocessing 
 dies (killed, segfault, out of memory) is noticed on the next poll: its running task is reported as an
 error result (one failed attempt, which the master re-issues) and a new worker takes its place.
 Workers exit by themselves when the master process is gone. Nothing here survives a master restart;
-the master re-issues every pending task when it resumes.
+the master issues every pending task again when it resumes (no worker of the old run is left).
 """
 import logging
 import multiprocessing as mp
@@ -122,7 +122,7 @@ class LocalTransport(Transport):
         received = []
         for body in bodies:
             try:
-                message = messages.decode(body, ("started", "result"), self.experiment)
+                message = messages.decode(body, messages.SERVER_MESSAGES, self.experiment)
                 pid = _pid_of(message["server_id"])
             except (messages.MessageError, ValueError, IndexError) as e:
                 logger.error("dropping a malformed message from a local worker: %s", e)

@@ -31,7 +31,7 @@ def test_messages_round_trip():
 
 
 @pytest.mark.parametrize("mutate, match", [
-    (lambda m: dict(m, schema_version=2), "unknown schema_version 2"),
+    (lambda m: dict(m, schema_version=1), "unknown schema_version 1 \\(this code speaks 2\\)"),
     (lambda m: {k: v for k, v in m.items() if k != "schema_version"}, "unknown schema_version None"),
     (lambda m: dict(m, type="result"), "unexpected message type 'result'"),
     (lambda m: {k: v for k, v in m.items() if k != "arch"}, "missing \\['arch'\\]"),
