@@ -66,8 +66,10 @@ _C.LOCAL = CN()
 _C.LOCAL.NUM_WORKERS = 1
 # GPU per worker (worker i gets GPUS[i % len]); empty = CPU.
 _C.LOCAL.GPUS = []
-# The evaluator's command line, exactly as for test_server.py (e.g. ["--evaluator", "synthetic"]).
-_C.LOCAL.SERVER_ARGS = ["--evaluator", "synthetic"]
+# The evaluator's command line, exactly as for test_server.py; it must name the evaluator, e.g.
+# ["--evaluator", "detector", "--config-file", "...", "--weights", "..."]. There is no default: the
+# stand-in "synthetic" (made-up AP, for tests) is used only when named.
+_C.LOCAL.SERVER_ARGS = []
 
 _C.MASTER = CN()
 # A task evaluating (since its "started" message) longer than this is re-issued; the overrun counts

@@ -10,7 +10,8 @@ All are JSON objects with ``schema_version`` and ``type``:
   holds the task (how the master tells a slow candidate from a lost server).
 * ``released`` server -> master: a server that was stopped put its unfinished task back in the queue.
 * ``result``   server -> master: ``status`` "ok" with ``metrics`` (at least "ap"), or "error" with
-  ``error`` text; ``tries`` counts this try and the deliveries lost before it.
+  ``error`` text; ``tries`` counts this try and the deliveries lost before it; ``evaluator`` names
+  the evaluator that produced it ("synthetic" results are labelled as such in the outputs).
 * ``done``     master -> all servers (fanout): the candidate is final; no server evaluates a copy.
 
 The architecture digit string is the identity of a candidate everywhere. Nothing is ever unpickled or
@@ -71,10 +72,10 @@ def server_note(kind, task, server_id):
             "task_id": task["task_id"], "arch": task["arch"], "server_id": server_id, "sent_at": time.time()}
 
 
-def result_message(task, server_id, metrics=None, error=None, seconds=0.0, tries=None):
+def result_message(task, server_id, metrics=None, error=None, seconds=0.0, tries=None, evaluator=""):
     ok = error is None
     return {"schema_version": SCHEMA_VERSION, "type": "result", "experiment": task["experiment"],
-            "task_id": task["task_id"], "arch": task["arch"], "server_id": server_id,
+            "task_id": task["task_id"], "arch": task["arch"], "server_id": server_id, "evaluator": evaluator,
             "status": "ok" if ok else "error", "metrics": dict(metrics or {}) if ok else {},
             "error": None if ok else str(error), "seconds": float(seconds),
             "tries": int(tries if tries is not None else task.get("attempt", 1)), "finished_at": time.time()}
@@ -121,7 +122,7 @@ _FIELDS = {
     "started": {"server_id": str, "redelivered": bool, "delivery_count": int, "started_at": float},
     "progress": {"server_id": str, "sent_at": float},
     "released": {"server_id": str, "sent_at": float},
-    "result": {"server_id": str, "status": str, "metrics": dict, "error": (str, type(None)),
+    "result": {"server_id": str, "evaluator": str, "status": str, "metrics": dict, "error": (str, type(None)),
                "seconds": float, "tries": int, "finished_at": float},
     "done": {"status": str, "sent_at": float},
 }
@@ -156,7 +157,9 @@ def validate(message, expected_types=MESSAGE_TYPES):
         raise MessageError(f"arch must be a digit string of 1..{MAX_ARCH_LEN} digits, got {arch[:40]!r}")
     if not message["experiment"] or not message["task_id"]:
         raise MessageError("experiment and task_id must not be empty")
-    for name in ("experiment", "task_id", "server_id"):
+    for name in ("experiment", "task_id", "server_id", "evaluator"):
+        if name == "evaluator" and message.get(name) == "":
+            continue  # a result the transport made up for a dead local worker
         if name in message and not NAME_RE.match(message[name]):
             raise MessageError(f"{kind} message field {name!r} must be 1-200 letters, digits, '_', '.', "
                                f"'-', got {message[name][:40]!r}")

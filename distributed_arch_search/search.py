@@ -352,6 +352,7 @@ class SearchMaster:
                   "metrics": m["metrics"] if m else {}, "server_id": m["server_id"] if m else
                   (att["servers"][-1] if att["servers"] else None),
                   "seconds": m["seconds"] if m else None, "attempts": max(att["starts"], 1),
+                  "evaluator": m["evaluator"] if m else None,
                   "errors": list(att["errors"]), "finished_at": time.time()}
         self.results[key] = record
         if status == "failed":
@@ -384,9 +385,16 @@ class SearchMaster:
         try:
             report.plot_progress(os.path.join(self.output_dir, PLOT_NAME), stats, list(self.results.values()),
                                  self.ea.config.max_flops, self.ea.config.min_flops, self.cfg.MASTER.TOP_K,
-                                 title=f"DetNAS search {self.experiment}")
+                                 title=f"DetNAS search {self.experiment}" + self._synthetic_label())
         except Exception:  # a plot must never stop a search
             logger.exception("could not draw %s", PLOT_NAME)
+
+    def _evaluators(self):
+        return sorted({r.get("evaluator") for r in self.results.values() if r.get("evaluator")})
+
+    def _synthetic_label(self):
+        synthetic = "synthetic" in self._evaluators()
+        return " (SYNTHETIC evaluator: made-up AP, not a real search)" if synthetic else ""
 
     def write_outputs(self):
         records = sorted(self.results.values(), key=lambda r: (r["generation"], r["finished_at"]))
@@ -395,6 +403,8 @@ class SearchMaster:
         best = top[0] if top else None
         summary = {
             "schema_version": 1, "experiment": self.experiment, "finished": self.ea.finished,
+            # Which evaluators scored the candidates; "synthetic" means the AP values are made up.
+            "evaluators": self._evaluators(), "synthetic": "synthetic" in self._evaluators(),
             "search_space_exhausted": self.ea.exhausted,
             "space": {"size": self.cfg.SPACE.SIZE, "num_blocks": self.ea.num_blocks,
                       "num_choices": self.ea.num_choices, "flops_model": self.cfg.SPACE.FLOPS_MODEL,
@@ -413,7 +423,8 @@ class SearchMaster:
         report.write_json_atomic(os.path.join(self.output_dir, RESULTS_NAME), summary)
         self._plot()
         if best is not None:
-            report.write_best_arch_yaml(os.path.join(self.output_dir, "best_arch.yaml"), best["arch"])
+            report.write_best_arch_yaml(os.path.join(self.output_dir, "best_arch.yaml"), best["arch"],
+                                        note=self._synthetic_label().strip(" ()"))
             logger.info("best architecture %s: AP %.4f, %.1f MFLOPs", best["arch"], best["ap"], best["flops"] / 1e6)
             print(f"MODEL.BACKBONE.ARCH {best['arch']}", flush=True)
         else:

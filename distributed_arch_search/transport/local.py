@@ -88,8 +88,15 @@ class LocalTransport(Transport):
         return argv
 
     def _check_arguments(self):
+        from ..evaluators import EVALUATORS
         from ..test_server import parse_server_args
 
+        if not any(a == "--evaluator" or a.startswith("--evaluator=") for a in self._server_argv):
+            raise ValueError(
+                f"LOCAL.SERVER_ARGS {self._server_argv} names no evaluator; the local backend will not guess "
+                f"one. Name it, e.g. LOCAL.SERVER_ARGS \"['--evaluator', 'detector', '--config-file', CFG, "
+                f"'--weights', SUPERNET]\" (known: {', '.join(sorted(EVALUATORS))}; 'synthetic' makes up its "
+                "scores, for tests only)")
         try:
             parse_server_args(self._worker_argv(0))
         except SystemExit:  # argparse has printed why

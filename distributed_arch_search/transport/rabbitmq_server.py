@@ -204,7 +204,7 @@ class RabbitMQServer:
             self._publish(messages.result_message(
                 task, self.runner.server_id, error=f"not evaluated: try {tries} exceeds the {task['max_attempts']} "
                 f"allowed (the task was delivered {count} times before and its servers were lost each time)",
-                tries=tries))
+                tries=tries, evaluator=getattr(self.runner, "evaluator_name", "")))
             channel.basic_ack(method.delivery_tag)
             return
         # Stop consuming first: once acknowledged the task no longer counts against prefetch.
