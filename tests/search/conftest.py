@@ -1,10 +1,20 @@
-"""Fixtures of the search tests: experiments on the real RabbitMQ broker (`amqp_url` comes from
-tests/conftest.py), evaluation servers as processes."""
+"""Fixtures of the search tests: experiments on the real RabbitMQ broker, in a vhost of their own that
+is created for the session and deleted afterwards (the shared broker is never stopped or
+reconfigured); evaluation servers as processes."""
 import uuid
 
 import pytest
 
+from broker_fixtures import TestVhost
 from search_testlib import Servers
+
+
+@pytest.fixture(scope="session")
+def amqp_url(amqp_url):
+    """The broker of tests/conftest.py, but a vhost of this session's own."""
+    vhost = TestVhost(amqp_url)
+    yield vhost.url
+    vhost.delete()
 
 
 @pytest.fixture
