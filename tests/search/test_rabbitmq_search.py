@@ -224,3 +224,27 @@ def test_a_fresh_run_ignores_tasks_and_results_of_an_earlier_run(amqp_url, exper
     rec = next(r for r in summary["results"] if r["arch"] == first)
     assert rec["ap"] < 0.5 and rec["server_id"] != "old-server", "the stale result must not count"
     assert "3" * 20 not in finishes(out), "the stale task was purged, not evaluated"
+
+
+def test_a_task_redelivered_past_its_limit_is_not_evaluated(amqp_url, experiment, servers, tmp_path):
+    """Servers that die between taking a task and acknowledging it spend its tries too: the broker
+    counts the deliveries (x-delivery-count) and the next server refuses the task with an error."""
+    out = tmp_path / "out"
+    names = QueueNames.for_experiment(experiment)
+    transport = RabbitMQTransport(experiment, amqp_url)
+    try:
+        transport.max_attempts = 2
+        task = transport.submit("0123", attempt=1)
+        for _ in range(2):  # two "servers" take it and vanish without an ack
+            conn = pika.BlockingConnection(connection_parameters(amqp_url))
+            method, _, _ = conn.channel().basic_get(names.tasks)
+            assert method is not None
+            conn.close()
+        servers.start(experiment, out)
+        got = wait_for(lambda: [r for r in transport.poll(0.2) if r.message["type"] == "result"], 60, "a result")
+        result = got[0].message
+        assert result["task_id"] == task["task_id"] and result["status"] == "error"
+        assert result["tries"] == 3 and "not evaluated" in result["error"]
+        assert not [e for e in read_evaluation_logs(out) if e["arch"] == "0123"], "never evaluated"
+    finally:
+        transport.close()
