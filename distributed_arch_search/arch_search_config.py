@@ -68,9 +68,9 @@ _C.LOCAL = CN()
 _C.LOCAL.NUM_WORKERS = 1
 # GPU per worker (worker i gets GPUS[i % len]); empty = CPU.
 _C.LOCAL.GPUS = []
-# The evaluator's command line, exactly as for test_server.py, e.g. ["--evaluator", "detector",
-# "--config-file", ..., "--weights", ...]. No default: a search never scores with a made-up
-# evaluator by accident ("synthetic" must be named).
+# The evaluator's command line, exactly as for test_server.py; it must name the evaluator, e.g.
+# ["--evaluator", "detector", "--config-file", "...", "--weights", "..."]. There is no default: the
+# stand-in "synthetic" (made-up AP, for tests) is used only when named.
 _C.LOCAL.SERVER_ARGS = []
 
 _C.MASTER = CN()
@@ -78,6 +78,10 @@ _C.MASTER = CN()
 # as a failed attempt. A task never started is re-issued after this long only if no task waits in
 # the queue (so it cannot still be queued).
 _C.MASTER.TASK_TIMEOUT_S = 7200.0
+# A server that sent no "progress" about its task for this long is lost (killed, cut off): one failed
+# attempt, and the task is issued again. Keep it well above the servers' --progress-s (10 s) and their
+# reconnect back-off cap (--reconnect-max-s, 30 s), so a broker restart does not look like a loss.
+_C.MASTER.SERVER_LOST_S = 120.0
 _C.MASTER.POLL_INTERVAL_S = 0.5
 _C.MASTER.TOP_K = 10
 # Redraw search_progress.png after every generation (always at the end).

@@ -29,9 +29,11 @@ def write_json_atomic(path, obj):
         os.close(dir_fd)
 
 
-def write_best_arch_yaml(path, arch):
+def write_best_arch_yaml(path, arch, note=""):
     # Quoted: an unquoted digit string would be read back as an int and lose leading zeros.
     with open(path, "w", encoding="utf-8") as f:
+        if note:
+            f.write(f"# {note}\n")
         f.write(f"# Best architecture of the search; merge with --config-file or copy the value.\n"
                 f"MODEL:\n  BACKBONE:\n    ARCH: \"{arch}\"\n")
 

@@ -47,10 +47,14 @@ def make_evaluator(args, scratch_dir):
 def make_runner(args, scratch_dir, server_id):
     """The evaluator of the server's command line, set up, with its score cache if one is named."""
     cache = ScoreCache(args.score_cache) if getattr(args, "score_cache", "") else None
-    return EvaluationRunner(make_evaluator(args, scratch_dir), server_id, scratch_dir, cache)
+    runner = EvaluationRunner(make_evaluator(args, scratch_dir), server_id, scratch_dir, cache)
+    runner.evaluator_name = args.evaluator  # results say which evaluator made them
+    return runner
 
 
 class EvaluationRunner:
+    evaluator_name = ""
+
     def __init__(self, evaluator, server_id, scratch_dir, cache=None):
         self.evaluator = evaluator
         self.server_id = server_id
@@ -70,7 +74,8 @@ class EvaluationRunner:
             cached = self.cache.get(self.fingerprint, task["arch"])
             if cached is not None:
                 self._write("cached", task, status="ok", seconds=0.0)
-                return messages.result_message(task, self.server_id, cached, None, 0.0)
+                return messages.result_message(task, self.server_id, cached, None, 0.0,
+                                               evaluator=self.evaluator_name)
         arch = tuple(int(c) for c in task["arch"])
         self._write("start", task)
         start = time.monotonic()
@@ -81,9 +86,17 @@ class EvaluationRunner:
             logger.error("evaluation of %s failed:\n%s", task["arch"], traceback.format_exc())
         seconds = time.monotonic() - start
         self._write("finish", task, status="ok" if error is None else "error", seconds=seconds)
+        result = messages.result_message(task, self.server_id, metrics, error, seconds,
+                                         evaluator=self.evaluator_name)
+        try:  # e.g. an AP outside [0, 1]: the master would reject the result, so report why instead
+            messages.validate(result)
+        except messages.MessageError as e:
+            error = f"the evaluator's result is not valid: {e}"
+            result = messages.result_message(task, self.server_id, None, error, seconds,
+                                             evaluator=self.evaluator_name)
         if error is None and self.cache is not None:
             self.cache.put(self.fingerprint, task["arch"], metrics, seconds, self.server_id)
-        return messages.result_message(task, self.server_id, metrics, error, seconds)
+        return result
 
     def _write(self, event, task, **extra):
         line = dict(event=event, arch=task["arch"], task_id=task["task_id"], attempt=task["attempt"],

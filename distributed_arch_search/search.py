@@ -7,15 +7,17 @@
 
 Every result (architecture, FLOPs, AP, server, seconds, attempts, ok/failed) is written to
 OUTPUT_DIR/search_checkpoint.json, atomically, before it is acknowledged to the broker. A restarted
-master resumes from it: nothing finished is evaluated again, the candidates that were in flight are
-issued again (their old waiting copies are purged; results of copies still running are kept once).
+master resumes from it: nothing finished is evaluated again, and the tasks that were in flight are
+adopted, not issued again: those still queued stay queued, those on live servers finish there, and a
+holder that does not report within MASTER.SERVER_LOST_S is counted lost. Nothing is evaluated twice.
 At the end: search_results.json (every evaluated architecture once, the top-k, the best as a
 MODEL.BACKBONE.ARCH value), best_arch.yaml and search_progress.png.
 
 Attempts: a candidate fails an attempt when its evaluation raises (error result), when it runs longer
-than MASTER.TASK_TIMEOUT_S, or when its task comes back redelivered because the server holding it was
-lost (killed, disconnected, ack timeout). After EVOLUTION.MAX_FAILURES it is recorded as failed, is
-never retried and never becomes a parent.
+than MASTER.TASK_TIMEOUT_S, or when the server holding it stops reporting for MASTER.SERVER_LOST_S
+(killed, disconnected). A slow evaluation on a live server is never a failure. After
+EVOLUTION.MAX_FAILURES it is recorded as failed, never retried, never becomes a parent, and every
+server is told (a "done" notice) so that no copy of it is evaluated again.
 """
 import argparse
 import functools
@@ -107,11 +109,6 @@ def make_transport(cfg, experiment, output_dir):
     if backend == "local":
         from .transport.local import LocalTransport
 
-        if "--evaluator" not in list(cfg.LOCAL.SERVER_ARGS)[:-1]:
-            raise SearchConfigError(
-                "the local backend needs an evaluator: LOCAL.SERVER_ARGS \"['--evaluator', 'detector', "
-                "'--config-file', CFG, '--weights', SUPERNET]\" (or ['--evaluator', 'synthetic'] for a "
-                f"made-up AP that only exercises the search machinery); got {list(cfg.LOCAL.SERVER_ARGS)}")
         try:
             return LocalTransport(experiment, output_dir, list(cfg.LOCAL.SERVER_ARGS),
                                   num_workers=cfg.LOCAL.NUM_WORKERS, gpus=list(cfg.LOCAL.GPUS))
@@ -202,15 +199,10 @@ class SearchMaster:
             logger.warning("RESUME is off: starting over; %s will be overwritten", self.checkpoint_path)
         transport = self._transport_factory(self.cfg, self.experiment, self.output_dir)
         transport.run_id = self.run_id
+        transport.max_attempts = self.ea.config.max_failures
         self._open_bar()
         try:
-            if self.ea.pending():  # a resumed generation
-                self._drain(transport)  # results that came in while the master was down
-            # Waiting tasks are old copies or another run's: everything pending is issued again.
-            transport.discard_waiting_tasks()
-            for arch in self.ea.pending():
-                key = self._key(arch)
-                transport.submit(key, attempt=self.ea.failure_count(key) + 1)
+            self._take_over(transport)
             self.checkpoint(transport)
             while not self.ea.finished:
                 self._close_generation_if_done()
@@ -226,6 +218,28 @@ class SearchMaster:
                 self._bar.close()
             transport.close()
         return self.write_outputs()
+
+    def _take_over(self, transport):
+        """Start or resume: adopt what an earlier run left in flight, issue the rest of the pending work."""
+        pending = {self._key(a) for a in self.ea.pending()}
+        adopted = {}
+        if self.resumed_in_flight and transport.durable:
+            adopted = {k: e for k, e in self.resumed_in_flight.items() if k in pending}
+            transport.adopt(adopted)
+            self._drain(transport)  # what servers sent while the master was down
+            for key, record in self.results.items():  # servers that missed a notice while it was down
+                if record["generation"] == self.ea.generation:
+                    transport.notify_final(key, record["status"])
+        else:
+            transport.discard_waiting_tasks()  # another run's, or nobody's any more
+        issued = 0
+        for arch in self.ea.pending():
+            key = self._key(arch)
+            if key not in transport.in_flight():
+                transport.submit(key, attempt=self.ea.failure_count(key) + 1)
+                issued += 1
+        if self.resumed_in_flight:
+            logger.info("resume: %d tasks in flight adopted (not issued again), %d issued", len(adopted), issued)
 
     def _drain(self, transport, max_s=10.0):
         """Take in what servers sent while the master was down, before re-issuing anything."""
@@ -267,6 +281,11 @@ class SearchMaster:
             where = f" on {entry.server_id}" if entry.server_id else " (never started)"
             self._fail_attempt(transport, entry.arch,
                                f"timeout: no result after {self.cfg.MASTER.TASK_TIMEOUT_S:g} s{where}")
+        for entry in transport.lost(self.cfg.MASTER.SERVER_LOST_S):
+            changed = True
+            transport.forget(entry.arch)
+            self._fail_attempt(transport, entry.arch, f"the server holding the task was lost: {entry.server_id} "
+                               f"sent nothing for {self.cfg.MASTER.SERVER_LOST_S:g} s")
         if changed:
             self.checkpoint(transport)
         transport.ack(received)  # only now: a crash before the checkpoint redelivers them
@@ -286,12 +305,14 @@ class SearchMaster:
             return False
         att = self.attempts.setdefault(key, {"starts": 0, "errors": [], "servers": []})
         final = key in self.results
-        if m["type"] == "started":
+        if m["type"] == "progress":
+            return False
+        if m["type"] == "released":
+            logger.info("%s put %s back in the queue (stopped)", m["server_id"], key)
+            return True
+        if m["type"] == "started":  # a redelivered copy is no failure: only a lost holder or an error is
             att["starts"] += 1
             att["servers"].append(m["server_id"])
-            if m["redelivered"] and not final:
-                self._fail_attempt(transport, key, "the server holding the task was lost (task redelivered)",
-                                   reissue=False)
             return True
         if final:
             self.duplicates_ignored += 1
@@ -302,19 +323,26 @@ class SearchMaster:
             self.ea.record(key, m["metrics"]["ap"])
             self._finalise(key, "ok", m)
             transport.forget(key)
+            transport.notify_final(key, "ok")
         else:
             transport.forget(key)
-            self._fail_attempt(transport, key, f"{m['server_id']}: {m['error']}", reissue=reissue)
+            # Deliveries lost before this try (servers that died before acknowledging) failed too.
+            count = max(1, m["tries"] - self.ea.failure_count(key))
+            self._fail_attempt(transport, key, f"{m['server_id']}: {m['error']}", reissue=reissue, count=count)
         return True
 
-    def _fail_attempt(self, transport, key, reason, reissue=True):
+    def _fail_attempt(self, transport, key, reason, reissue=True, count=1):
         self.attempts.setdefault(key, {"starts": 0, "errors": [], "servers": []})["errors"].append(reason)
-        outcome = self.ea.record_failure(key)
+        for _ in range(count):
+            outcome = self.ea.record_failure(key)
+            if outcome is not FailureOutcome.RETRY:
+                break
         logger.warning("candidate %s: failed attempt %d/%d: %s", key, self.ea.failure_count(key),
                        self.ea.config.max_failures, reason)
         if outcome is FailureOutcome.FAILED:
             transport.forget(key)
             self._finalise(key, "failed", None)
+            transport.notify_final(key, "failed")
         elif outcome is FailureOutcome.RETRY and reissue:
             transport.submit(key, attempt=self.ea.failure_count(key) + 1)
 
@@ -325,6 +353,7 @@ class SearchMaster:
                   "metrics": m["metrics"] if m else {}, "server_id": m["server_id"] if m else
                   (att["servers"][-1] if att["servers"] else None),
                   "seconds": m["seconds"] if m else None, "attempts": max(att["starts"], 1),
+                  "evaluator": m["evaluator"] if m else None,
                   "errors": list(att["errors"]), "finished_at": time.time()}
         self.results[key] = record
         if status == "failed":
@@ -357,10 +386,16 @@ class SearchMaster:
         try:
             report.plot_progress(os.path.join(self.output_dir, PLOT_NAME), stats, list(self.results.values()),
                                  self.ea.config.max_flops, self.ea.config.min_flops, self.cfg.MASTER.TOP_K,
-                                 title=f"DetNAS search {self.experiment}"
-                                 + (" - SYNTHETIC evaluator (made-up AP)" if self._synthetic() else ""))
+                                 title=f"DetNAS search {self.experiment}" + self._synthetic_label())
         except Exception:  # a plot must never stop a search
             logger.exception("could not draw %s", PLOT_NAME)
+
+    def _evaluators(self):
+        return sorted({r.get("evaluator") for r in self.results.values() if r.get("evaluator")})
+
+    def _synthetic_label(self):
+        synthetic = "synthetic" in self._evaluators()
+        return " (SYNTHETIC evaluator: made-up AP, not a real search)" if synthetic else ""
 
     def write_outputs(self):
         records = sorted(self.results.values(), key=lambda r: (r["generation"], r["finished_at"]))
@@ -369,8 +404,8 @@ class SearchMaster:
         best = top[0] if top else None
         summary = {
             "schema_version": 1, "experiment": self.experiment, "finished": self.ea.finished,
-            # True when any score came from the synthetic evaluator: not a real search.
-            "synthetic": self._synthetic(),
+            # Which evaluators scored the candidates; "synthetic" means the AP values are made up.
+            "evaluators": self._evaluators(), "synthetic": "synthetic" in self._evaluators(),
             "search_space_exhausted": self.ea.exhausted,
             "space": {"size": self.cfg.SPACE.SIZE, "num_blocks": self.ea.num_blocks,
                       "num_choices": self.ea.num_choices, "flops_model": self.cfg.SPACE.FLOPS_MODEL,
@@ -389,7 +424,8 @@ class SearchMaster:
         report.write_json_atomic(os.path.join(self.output_dir, RESULTS_NAME), summary)
         self._plot()
         if best is not None:
-            report.write_best_arch_yaml(os.path.join(self.output_dir, "best_arch.yaml"), best["arch"])
+            report.write_best_arch_yaml(os.path.join(self.output_dir, "best_arch.yaml"), best["arch"],
+                                        note=self._synthetic_label().strip(" ()"))
             logger.info("best architecture %s: AP %.4f, %.1f MFLOPs", best["arch"], best["ap"], best["flops"] / 1e6)
             print(f"MODEL.BACKBONE.ARCH {best['arch']}", flush=True)
         else:
@@ -417,9 +453,6 @@ class SearchMaster:
         self._bar.set_postfix(gen=self.ea.generation, in_flight=len(transport.in_flight()), failed=failed,
                               best=f"{top[0][1]:.4f}" if top else "-", refresh=False)
         self._bar.refresh()
-
-    def _synthetic(self):
-        return any("synthetic" in r["metrics"] for r in self.results.values())
 
     @staticmethod
     def _key(arch):

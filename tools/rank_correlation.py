@@ -22,7 +22,6 @@ With ``--amqp-url`` the candidates go through RabbitMQ instead: start servers fo
 standalone ones with ``--seeds 0 1 ...`` and all with one ``--score-cache`` on a shared file system.
 """
 import argparse
-import json
 import logging
 import os
 import shlex

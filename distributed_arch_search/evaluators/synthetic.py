@@ -5,11 +5,15 @@ indices (larger DetNAS choices cost more FLOPs), squashed into (0, 0.5) by ``0.5
 carry the metric ``synthetic: 1``, so a search scored by it says so. It is the same for every server
 with the same ``--synthetic-seed``, so results can be compared across runs.
 ``--delay`` makes each evaluation take that many seconds; ``--fail-pattern`` makes every architecture
-whose digit string matches the regular expression raise, to exercise the failure path.
+whose digit string matches the regular expression raise, to exercise the failure path;
+``--kill-pattern`` makes the evaluation of a matching architecture kill its own server process
+(SIGKILL), as a crashing evaluation would.
 """
 import math
+import os
 import random
 import re
+import signal
 import time
 
 from ..score_cache import fingerprint
@@ -31,6 +35,9 @@ class SyntheticEvaluator(Evaluator):
         parser.add_argument("--fail-pattern", default="",
                             help="regular expression: architectures whose digit string matches it "
                                  "always fail (re.search; default: none)")
+        parser.add_argument("--kill-pattern", default="",
+                            help="regular expression: evaluating a matching architecture kills the server "
+                                 "process with SIGKILL, after --delay (default: none)")
 
     def __init__(self, args, device, scratch_dir):
         super().__init__(args, device, scratch_dir)
@@ -40,6 +47,8 @@ class SyntheticEvaluator(Evaluator):
         self.seed = args.synthetic_seed
         self.flops_weight = args.flops_weight
         self.fail_pattern = re.compile(args.fail_pattern) if args.fail_pattern else None
+        kill = getattr(args, "kill_pattern", "")  # (callers that build args by hand may omit it)
+        self.kill_pattern = re.compile(kill) if kill else None
         self._weights = []  # per block: MAX_CHOICES weights, drawn on first use
 
     def _block_weights(self, i):
@@ -63,6 +72,8 @@ class SyntheticEvaluator(Evaluator):
         key = "".join(map(str, arch))
         if self.delay:
             time.sleep(self.delay)
+        if self.kill_pattern is not None and self.kill_pattern.search(key):
+            os.kill(os.getpid(), signal.SIGKILL)
         if self.fail_pattern is not None and self.fail_pattern.search(key):
             raise RuntimeError(f"synthetic failure: {key} matches --fail-pattern {self.fail_pattern.pattern!r}")
         # "synthetic" marks the result: the master labels such a search in its results and plot.

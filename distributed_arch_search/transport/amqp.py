@@ -3,29 +3,27 @@ declarations, error classes and the reconnection back-off.
 
 Queues of one experiment ``<exp>`` (all durable, declared identically by master and servers):
 
-* ``detnas.<exp>.tasks``    master -> servers; dead-letters to the exchange ``detnas.<exp>.dlx``
-* ``detnas.<exp>.results``  servers -> master; dead-letters likewise
+* ``detnas.<exp>.tasks``    master -> servers; a quorum queue, so every redelivery carries the
+                            broker's ``x-delivery-count``; dead-letters to the exchange ``detnas.<exp>.dlx``
+* ``detnas.<exp>.results``  servers -> master ("started", "progress", "released", "result");
+                            dead-letters likewise
 * ``detnas.<exp>.dead``     bound to ``detnas.<exp>.dlx``: rejected (malformed or unknown-version)
                             messages, kept for inspection
+* ``detnas.<exp>.notices``  a fanout exchange, master -> every connected server: "done" notices
+                            (each server binds an exclusive queue of its own)
 
 Messages are published persistent (delivery_mode 2) with publisher confirms and ``mandatory``, so a
 publish either reaches a durable queue or raises.
 
-**Consumer acknowledgement timeout.** RabbitMQ closes a channel whose delivery stays unacknowledged
-longer than ``consumer_timeout`` (30 min by default since 3.8.15) and requeues the delivery. A server
-acknowledges a task only after its result is published, so a long evaluation could trip this.
-Handling, in layers:
-
-1. Servers ask for a per-consumer timeout with the ``x-consumer-timeout`` consumer argument
-   (``--consumer-timeout-ms``, default 24 h). RabbitMQ >= 3.12 (and 3.11.15+) honours it; older
-   brokers, such as the 3.10 of Debian 12, accept and ignore it, so raise the global value there:
-   ``consumer_timeout = 86400000`` in ``/etc/rabbitmq/rabbitmq.conf`` (or at run time
-   ``rabbitmqctl eval 'application:set_env(rabbit, consumer_timeout, 86400000).'``, which applies to
-   channels opened afterwards). RabbitMQ checks the timeout about once a minute.
-2. If the channel is closed anyway, the server keeps evaluating, reconnects, publishes the result
-   when it is ready and answers a redelivered copy of that task from its cache instead of evaluating
-   it again; another server may still evaluate the requeued copy, and the master keeps the first
-   result per architecture and ignores the rest.
+**Who holds a task.** A server acknowledges a task as soon as its "started" message is confirmed,
+before evaluating, and takes no other task until its result is published. So the broker's consumer
+acknowledgement timeout (``consumer_timeout``) never fires however long an evaluation takes, and a
+broker restart never requeues a task that is being (or was) evaluated. From then on the master is
+responsible for the task: the server sends "progress" every few seconds; a server that stops
+reporting (killed, disconnected for longer than MASTER.SERVER_LOST_S) has lost the task, which counts
+as a failed attempt and is issued again. A server that dies between taking a task and acknowledging
+it makes the broker redeliver it, with ``x-delivery-count`` one higher; a server never evaluates a
+task whose tries (``attempt`` + delivery count) exceed ``max_attempts``.
 """
 import dataclasses
 import logging
@@ -121,6 +119,7 @@ class QueueNames:
     results: str
     dead: str
     dlx: str
+    notices: str
 
     @classmethod
     def for_experiment(cls, experiment):
@@ -128,7 +127,8 @@ class QueueNames:
             raise BrokerConfigError(f"experiment name {experiment!r} must be 1-100 characters of letters, "
                                     "digits, '_', '.', '-' (it names the queues)")
         p = f"detnas.{experiment}"
-        return cls(tasks=f"{p}.tasks", results=f"{p}.results", dead=f"{p}.dead", dlx=f"{p}.dlx")
+        return cls(tasks=f"{p}.tasks", results=f"{p}.results", dead=f"{p}.dead", dlx=f"{p}.dlx",
+                   notices=f"{p}.notices")
 
 
 def declare_topology(channel, names):
@@ -138,7 +138,9 @@ def declare_topology(channel, names):
         channel.exchange_declare(names.dlx, exchange_type="direct", durable=True)
         channel.queue_declare(names.dead, durable=True)
         channel.queue_bind(names.dead, names.dlx, routing_key=names.dead)
-        channel.queue_declare(names.tasks, durable=True, arguments=dead_letter)
+        channel.exchange_declare(names.notices, exchange_type="fanout", durable=True)
+        channel.queue_declare(names.tasks, durable=True,
+                              arguments=dict(dead_letter, **{"x-queue-type": "quorum"}))
         channel.queue_declare(names.results, durable=True, arguments=dead_letter)
     except pex.ChannelClosedByBroker as e:
         if e.reply_code in (403, 406):
@@ -158,6 +160,7 @@ def delete_topology(url, experiment, heartbeat_s=60):
         for queue in (names.tasks, names.results, names.dead):
             channel.queue_delete(queue)
         channel.exchange_delete(names.dlx)
+        channel.exchange_delete(names.notices)
     finally:
         connection.close()
 

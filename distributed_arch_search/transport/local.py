@@ -6,7 +6,7 @@ Messages are the same JSON as on the broker, passed through two multiprocessing 
 dies (killed, segfault, out of memory) is noticed on the next poll: its running task is reported as an
 error result (one failed attempt, which the master re-issues) and a new worker takes its place.
 Workers exit by themselves when the master process is gone. Nothing here survives a master restart;
-the master re-issues every pending task when it resumes.
+the master issues every pending task again when it resumes (no worker of the old run is left).
 """
 import logging
 import multiprocessing as mp
@@ -88,8 +88,15 @@ class LocalTransport(Transport):
         return argv
 
     def _check_arguments(self):
+        from ..evaluators import EVALUATORS
         from ..test_server import parse_server_args
 
+        if not any(a == "--evaluator" or a.startswith("--evaluator=") for a in self._server_argv):
+            raise ValueError(
+                f"LOCAL.SERVER_ARGS {self._server_argv} names no evaluator; the local backend will not guess "
+                f"one. Name it, e.g. LOCAL.SERVER_ARGS \"['--evaluator', 'detector', '--config-file', CFG, "
+                f"'--weights', SUPERNET]\" (known: {', '.join(sorted(EVALUATORS))}; 'synthetic' makes up its "
+                "scores, for tests only)")
         try:
             parse_server_args(self._worker_argv(0))
         except SystemExit:  # argparse has printed why
@@ -121,8 +128,12 @@ class LocalTransport(Transport):
             pass
         received = []
         for body in bodies:
-            message = messages.decode(body, ("started", "result"), self.experiment)
-            pid = _pid_of(message["server_id"])
+            try:
+                message = messages.decode(body, messages.SERVER_MESSAGES, self.experiment)
+                pid = _pid_of(message["server_id"])
+            except (messages.MessageError, ValueError, IndexError) as e:
+                logger.error("dropping a malformed message from a local worker: %s", e)
+                continue
             if message["type"] == "started":
                 self._waiting = max(0, self._waiting - 1)
                 self._running[pid] = message

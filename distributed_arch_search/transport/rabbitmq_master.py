@@ -1,11 +1,13 @@
-"""The master's side of the RabbitMQ backend: publish tasks, consume "started"/"result" messages.
+"""The master's side of the RabbitMQ backend: publish tasks, consume the servers' messages, announce
+final candidates.
 
 One blocking pika connection, used only from the master's thread. Every broker call goes through
 ``_call``, which reconnects with capped exponential back-off when the broker goes away (and re-declares
-the queues), so a broker restart pauses the search instead of ending it. A task publish that was cut
-off is simply published again: a duplicate evaluation is harmless, the master keeps one result per
-architecture. Results are acknowledged only after the master has checkpointed them; deliveries from a
-connection that has since been lost are requeued by the broker and will come again.
+the queues), so a broker restart pauses the search instead of ending it; after a reconnect every
+holder of a task gets a full MASTER.SERVER_LOST_S to report again. Results are acknowledged only
+after the master has checkpointed them; deliveries from a connection that has since been lost are
+requeued by the broker and will come again. "done" notices go to the fanout exchange, unconfirmed
+and not mandatory (no server may be listening).
 """
 import logging
 
@@ -20,6 +22,9 @@ logger = logging.getLogger(__name__)
 
 
 class RabbitMQTransport(Transport):
+    reports_progress = True
+    durable = True
+
     def __init__(self, experiment, url, heartbeat_s=60, backoff=None, result_prefetch=256, tls=None):
         super().__init__(experiment)
         self.names = QueueNames.for_experiment(experiment)
@@ -54,6 +59,7 @@ class RabbitMQTransport(Transport):
             raise
         self._connection, self._channel = connection, channel
         self._inbox.clear()  # deliveries of an older connection were requeued by the broker
+        self._refresh_liveness()
         logger.info("connected to %s (queues %s, %s)", redact(self.url), self.names.tasks, self.names.results)
 
     def _drop(self):
@@ -96,7 +102,7 @@ class RabbitMQTransport(Transport):
         inbox, self._inbox = self._inbox, []
         for generation, tag, body in inbox:
             try:
-                message = messages.decode(body, ("started", "result"), self.experiment)
+                message = messages.decode(body, messages.SERVER_MESSAGES, self.experiment)
             except messages.MessageError as e:
                 logger.error("dead-lettering a malformed message on %s: %s", self.names.results, e)
                 self._settle(generation, tag, ack=False)
@@ -120,6 +126,11 @@ class RabbitMQTransport(Transport):
         except RECONNECTABLE as e:
             logger.warning("could not settle a delivery (%s); it will be redelivered", e)
             self._drop()
+
+    def notify_final(self, arch, status):
+        body = messages.encode(messages.done_message(self.experiment, self.run_id, arch, status))
+        props = pika.BasicProperties(content_type="application/json", type="done")
+        self._call(lambda: self._channel.basic_publish(self.names.notices, "", body, props))
 
     def tasks_waiting(self):
         return self._call(lambda: self._channel.queue_declare(

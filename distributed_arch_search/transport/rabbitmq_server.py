@@ -1,26 +1,29 @@
 """The evaluation server's side of the RabbitMQ backend.
 
 The pika connection lives in the server's main thread; the evaluation runs in a worker thread so the
-main thread keeps servicing the connection (heartbeats) however long an evaluation takes. The worker
-never touches pika: it stores its result and wakes the main loop with
-``connection.add_callback_threadsafe``. The main loop then publishes the result (publisher confirm)
-and only then acknowledges the task, so a crash at any point before the ack makes the broker redeliver
-the task (to this or another server).
+main thread keeps servicing the connection (heartbeats, progress messages) however long an evaluation
+takes. The worker never touches pika: it stores its result and wakes the main loop with
+``connection.add_callback_threadsafe``.
 
-Prefetch is 1: a server holds one task at a time. A malformed task, one of an unknown schema version
-or of another experiment is rejected without requeue and lands in the dead-letter queue; the server
-logs it and serves on.
+One task at a time. When a task arrives the server stops consuming, checks it, publishes "started"
+(confirmed), acknowledges the task and only then evaluates; every ``progress_s`` it sends "progress";
+it publishes the result (confirmed) and consumes again. Before evaluating it skips a task whose
+candidate the master has announced final ("done" notices on the fanout exchange), answers a task it
+has already evaluated from its own result cache, and refuses to evaluate one whose tries (attempt +
+broker delivery count) exceed the task's ``max_attempts`` (an error result says why). A malformed
+task, one of an unknown schema version or of another experiment is rejected without requeue and lands
+in the dead-letter queue; the server logs it and serves on.
 
-When the broker goes away (restart, network, or the channel closed for the consumer ack timeout) the
-server reconnects with capped exponential back-off while its evaluation goes on. It does not consume
-again until the evaluation's result is published. The lost delivery has been requeued by the broker;
-if it comes back to this server, the cached result is published again and the task acknowledged
-without evaluating twice.
+When the broker goes away the server reconnects with capped exponential back-off while its evaluation
+goes on, and publishes the result once connected again. Stopped (SIGTERM) in the middle of an
+evaluation, it puts the task back in the queue and tells the master ("released").
 """
 import collections
 import dataclasses
 import logging
 import threading
+import time
+import uuid
 from typing import Optional
 
 import pika
@@ -32,6 +35,7 @@ from .amqp import (RECONNECTABLE, Backoff, QueueNames, connection_parameters, de
 logger = logging.getLogger(__name__)
 
 RESULT_CACHE_SIZE = 1024
+FINAL_MEMORY = 100_000  # "done" notices remembered (candidates of all runs seen by this server)
 
 
 class ConsumerCancelledByBroker(pika.exceptions.AMQPChannelError):
@@ -42,16 +46,23 @@ class ConsumerCancelledByBroker(pika.exceptions.AMQPChannelError):
 @dataclasses.dataclass
 class _Job:
     task: dict
-    delivery_tag: int
-    generation: int  # connection generation the task was delivered on
+    tries: int
     done: threading.Event = dataclasses.field(default_factory=threading.Event)
     result: Optional[dict] = None
-    published: bool = False
+    last_progress: float = 0.0
+
+
+def delivery_count(properties, redelivered):
+    """Earlier deliveries of this message: the quorum queue's header, else 1 for a redelivery."""
+    value = (properties.headers or {}).get("x-delivery-count")
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= messages.MAX_ATTEMPT:
+        return value
+    return 1 if redelivered else 0
 
 
 class RabbitMQServer:
     def __init__(self, experiment, url, runner, heartbeat_s=60, consumer_timeout_ms=86_400_000,
-                 backoff=None, tls=None):
+                 backoff=None, tls=None, progress_s=10.0):
         self.experiment = experiment
         self.names = QueueNames.for_experiment(experiment)
         self.url = url
@@ -59,16 +70,18 @@ class RabbitMQServer:
         self._params = connection_parameters(url, heartbeat_s, **(tls or {}))
         self._consumer_args = {"x-consumer-timeout": int(consumer_timeout_ms)} if consumer_timeout_ms else None
         self._backoff = backoff or Backoff()
+        self.progress_s = float(progress_s)
         self._connection = None
         self._channel = None
         self._consumer_tag = None
-        self._generation = 0
         self._cancelled = False
         self._job: Optional[_Job] = None
-        self._cache = collections.OrderedDict()  # arch -> result message, for redelivered tasks
+        self._cache = collections.OrderedDict()  # arch -> result message, for repeated tasks
+        self._final = collections.OrderedDict()  # (run id, arch) of candidates the master made final
         self._stop = threading.Event()
         self.tasks_done = 0
         self.rejected = 0
+        self.skipped = 0
 
     def stop(self):
         """Ask serve() to return (safe from a signal handler or another thread)."""
@@ -90,13 +103,12 @@ class RabbitMQServer:
                     if self._job is None and self._consumer_tag is None:
                         self._consumer_tag = self._channel.basic_consume(
                             self.names.tasks, self._on_task, arguments=self._consumer_args)
-                    self._connection.process_data_events(time_limit=1.0)
+                    self._connection.process_data_events(time_limit=min(1.0, self.progress_s))
                     if not self._channel.is_open:
-                        raise pika.exceptions.ChannelClosed(-1, "channel closed (see the broker log; "
-                                                                "an ack timeout closes it like this)")
-                    if self._cancelled:  # e.g. the queue was deleted: declare it again on a new connection
+                        raise pika.exceptions.ChannelClosed(-1, "channel closed (see the broker log)")
+                    if self._cancelled and self._job is None:  # e.g. the queue was deleted: declare it again
                         raise ConsumerCancelledByBroker("the broker cancelled the task consumer")
-                    self._finish_job()
+                    self._tend_job()
                     self._backoff.reset()
                 except RECONNECTABLE as e:
                     if is_fatal(e):
@@ -105,8 +117,7 @@ class RabbitMQServer:
                     if not self._stop.is_set():
                         self._backoff.wait(f"server {self.runner.server_id}: broker {redact(self.url)}", e)
         finally:
-            if self._job is not None and not self._job.published:
-                logger.warning("stopping with %s unfinished; the broker requeues it", self._job.task["arch"])
+            self._release_unfinished()
             self._drop()
 
     # ----------------------------------------------------------------------------- connection
@@ -117,13 +128,17 @@ class RabbitMQServer:
             channel.confirm_delivery()
             declare_topology(channel, self.names)
             channel.basic_qos(prefetch_count=1)
+            # Named under detnas.<exp>. (not amq.gen-*), so a user limited to ^detnas\. may declare it.
+            notices = f"{self.names.notices}.{uuid.uuid4().hex[:12]}"
+            channel.queue_declare(notices, exclusive=True, auto_delete=True)
+            channel.queue_bind(notices, self.names.notices)
+            channel.basic_consume(notices, self._on_notice, auto_ack=True)
         except BaseException:
             if connection.is_open:
                 connection.close()
             raise
         channel.add_on_cancel_callback(self._on_cancel)
         self._connection, self._channel = connection, channel
-        self._generation += 1
         self._consumer_tag = None
         self._cancelled = False
         logger.info("server %s connected to %s", self.runner.server_id, redact(self.url))
@@ -136,19 +151,29 @@ class RabbitMQServer:
             except RECONNECTABLE:
                 pass
 
-    def _publish(self, message):
+    def _publish(self, message, queue=None):
         body = messages.encode(message)
         props = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent,
                                      content_type="application/json", type=message["type"],
                                      message_id=message["task_id"])
-        self._channel.basic_publish("", self.names.results, body, props, mandatory=True)
+        self._channel.basic_publish("", queue or self.names.results, body, props, mandatory=True)
 
     def _on_cancel(self, frame):
         self._cancelled = True
 
+    def _on_notice(self, channel, method, properties, body):
+        try:
+            notice = messages.decode(body, ("done",), self.experiment)
+        except messages.MessageError as e:
+            logger.error("server %s: ignoring a malformed notice: %s", self.runner.server_id, e)
+            return
+        self._final[(messages.run_of(notice["task_id"]), notice["arch"])] = notice["status"]
+        while len(self._final) > FINAL_MEMORY:
+            self._final.popitem(last=False)
+
     # ----------------------------------------------------------------------------- tasks
     def _on_task(self, channel, method, properties, body):
-        if self._job is not None:  # prefetch 1 prevents this; never run two evaluations at once
+        if self._job is not None:  # the consumer is cancelled while a job runs; never run two
             channel.basic_nack(method.delivery_tag, requeue=True)
             return
         try:
@@ -158,44 +183,80 @@ class RabbitMQServer:
             logger.error("server %s: rejecting a task to %s: %s", self.runner.server_id, self.names.dead, e)
             channel.basic_nack(method.delivery_tag, requeue=False)
             return
-        cached = self._cache.get(task["arch"])
-        if cached is not None:
-            logger.info("task %s (%s) redelivered; publishing the result computed before",
-                        task["task_id"], task["arch"])
-            self._publish(dict(cached, task_id=task["task_id"]))
+        count = delivery_count(properties, method.redelivered)
+        tries = task["attempt"] + count
+        final = self._final.get((messages.run_of(task["task_id"]), task["arch"]))
+        if final is not None:
+            self.skipped += 1
+            logger.info("skipping task %s: candidate %s is already final (%s)", task["task_id"], task["arch"], final)
             channel.basic_ack(method.delivery_tag)
             return
-        job = _Job(task, method.delivery_tag, self._generation)
+        cached = self._cache.get(task["arch"])
+        if cached is not None:
+            logger.info("task %s (%s) was evaluated here before; publishing that result",
+                        task["task_id"], task["arch"])
+            self._publish(dict(cached, task_id=task["task_id"], tries=tries))
+            channel.basic_ack(method.delivery_tag)
+            return
+        if tries > task["max_attempts"]:
+            logger.error("not evaluating %s: try %d of at most %d (delivered %d times before; its servers "
+                         "were lost)", task["arch"], tries, task["max_attempts"], count)
+            self._publish(messages.result_message(
+                task, self.runner.server_id, error=f"not evaluated: try {tries} exceeds the {task['max_attempts']} "
+                f"allowed (the task was delivered {count} times before and its servers were lost each time)",
+                tries=tries, evaluator=getattr(self.runner, "evaluator_name", "")))
+            channel.basic_ack(method.delivery_tag)
+            return
+        # Stop consuming first: once acknowledged the task no longer counts against prefetch.
+        channel.basic_cancel(self._consumer_tag)
+        self._consumer_tag = None
+        self._publish(messages.started_message(task, self.runner.server_id, method.redelivered, count))
+        channel.basic_ack(method.delivery_tag)  # from here on the master accounts for this task
+        job = _Job(task, tries, last_progress=time.monotonic())
         self._job = job
         threading.Thread(target=self._evaluate, args=(job, self._connection), daemon=True,
                          name=f"evaluate-{task['arch']}").start()
-        # After the start, so its confirm round trip overlaps the evaluation. If it fails (broker
-        # lost) the evaluation goes on and its result is published after reconnecting.
-        self._publish(messages.started_message(task, self.runner.server_id, method.redelivered))
 
     def _evaluate(self, job, connection):
-        job.result = self.runner.run(job.task)  # never raises: failures become error results
+        job.result = dict(self.runner.run(job.task), tries=job.tries)  # never raises
         job.done.set()
         try:
             connection.add_callback_threadsafe(lambda: None)  # wake the main loop now
         except Exception:
             pass  # that connection is gone; the main loop finds the result on its next turn
 
-    def _finish_job(self):
+    def _tend_job(self):
         job = self._job
-        if job is None or not job.done.is_set():
+        if job is None:
             return
-        if not job.published:
-            self._publish(job.result)  # raises on a lost connection: retried after reconnecting
-            job.published = True
-            if job.result["status"] == "ok":
-                self._cache[job.task["arch"]] = job.result
-                while len(self._cache) > RESULT_CACHE_SIZE:
-                    self._cache.popitem(last=False)
-        if job.generation == self._generation:
-            self._channel.basic_ack(job.delivery_tag)
-        else:
-            logger.warning("task %s (%s) was delivered on a lost connection; its result is published, "
-                           "the broker requeued the task", job.task["task_id"], job.task["arch"])
+        if not job.done.is_set():
+            if time.monotonic() - job.last_progress >= self.progress_s:
+                self._publish(messages.server_note("progress", job.task, self.runner.server_id))
+                job.last_progress = time.monotonic()
+            return
+        self._publish(job.result)  # raises on a lost connection: retried after reconnecting
+        if job.result["status"] == "ok":
+            self._cache[job.task["arch"]] = job.result
+            while len(self._cache) > RESULT_CACHE_SIZE:
+                self._cache.popitem(last=False)
         self._job = None
         self.tasks_done += 1
+
+    def _release_unfinished(self):
+        job = self._job
+        if job is None:
+            return
+        if job.done.is_set():
+            try:  # finished just now: publish rather than waste it
+                self._publish(job.result)
+                return
+            except (RECONNECTABLE + (AttributeError,)) as e:
+                logger.warning("could not publish the result of %s while stopping: %r", job.task["arch"], e)
+                return
+        try:
+            self._publish(job.task, queue=self.names.tasks)
+            self._publish(messages.server_note("released", job.task, self.runner.server_id))
+            logger.warning("stopping with %s unfinished: the task is back in the queue", job.task["arch"])
+        except (RECONNECTABLE + (AttributeError,)) as e:  # no connection: the master sees the server gone
+            logger.warning("stopping with %s unfinished and no broker (%r): the master will issue it again",
+                           job.task["arch"], e)

@@ -1,5 +1,4 @@
 """metrics.jsonl + TensorBoard events from MetricsWriter and the training loop; plot_metrics.py."""
-import json
 import os
 import subprocess
 import sys

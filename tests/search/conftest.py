@@ -1,10 +1,10 @@
-"""Fixtures of the search tests: experiments on the real RabbitMQ broker (`amqp_url` comes from
-tests/conftest.py), evaluation servers as processes."""
+"""Fixtures of the search tests: experiments on the real RabbitMQ broker (in the session's own vhost, see
+tests/conftest.py; the shared broker is never stopped or reconfigured), evaluation servers as processes.
+Tests that restart a broker or change its settings start one of their own (broker_testing.OwnBroker)."""
 import uuid
 
 import pytest
 
-from broker_testing import PrivateBroker
 from search_testlib import Servers
 
 
@@ -26,11 +26,3 @@ def servers(amqp_url, tmp_path):
     s = Servers(amqp_url, tmp_path)
     yield s
     s.stop_all()
-
-
-@pytest.fixture
-def private_broker():
-    """A RabbitMQ node of this test alone, for tests that stop or reconfigure the broker."""
-    broker = PrivateBroker().start()
-    yield broker
-    broker.stop()

@@ -1,14 +1,12 @@
 """Helpers of the search tests (the fixtures in conftest.py use them): broker checks, evaluation
 servers as processes, small search configs, the master in a thread."""
+import collections
 import os
-import shutil
 import signal
 import subprocess
 import sys
 import threading
 import time
-
-from broker_testing import broker_unavailable
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -31,7 +29,8 @@ class Servers:
         log = open(self.tmp_path / f"server{len(self.procs)}.log", "w")
         cmd = [sys.executable, "-m", "distributed_arch_search.test_server", "--experiment", experiment,
                "--output-dir", str(output_dir), "--amqp-url", self.amqp_url,
-               "--reconnect-max-s", str(reconnect_max_s), "--evaluator", "synthetic", *args]
+               "--reconnect-max-s", str(reconnect_max_s), "--progress-s", "0.5", "--evaluator", "synthetic",
+               *args]
         p = subprocess.Popen(cmd, cwd=REPO, env=child_env(self.amqp_url), stdout=log, stderr=subprocess.STDOUT)
         self.procs.append(p)
         return p
@@ -55,7 +54,7 @@ def search_opts(experiment, output_dir, amqp_url=None, **overrides):
             "EVOLUTION.POPULATION_SIZE": 8, "EVOLUTION.NUM_GENERATIONS": 2, "EVOLUTION.NUM_PARENTS": 4,
             "EVOLUTION.NUM_MUTANTS": 3, "EVOLUTION.NUM_CROSSOVERS": 3,
             "MASTER.PLOT_EACH_GENERATION": False, "MASTER.PROGRESS_BAR": "off",
-            "MASTER.POLL_INTERVAL_S": 0.2,
+            "MASTER.POLL_INTERVAL_S": 0.2, "MASTER.SERVER_LOST_S": 6.0,
             "TRANSPORT.RECONNECT_INITIAL_S": 0.2, "TRANSPORT.RECONNECT_MAX_S": 1.0}
     if amqp_url:
         opts.update({"TRANSPORT.BACKEND": "rabbitmq", "TRANSPORT.AMQP_URL": amqp_url})
@@ -106,3 +105,29 @@ def wait_for(predicate, timeout, what, interval=0.05):
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+def evaluation_counts(output_dir):
+    """(starts, finishes): arch -> number of evaluations begun / finished, over all servers' logs."""
+    from distributed_arch_search.runner import read_evaluation_logs
+
+    events = read_evaluation_logs(output_dir)
+    starts = collections.Counter(e["arch"] for e in events if e["event"] == "start")
+    finishes = collections.Counter(e["arch"] for e in events if e["event"] == "finish")
+    return starts, finishes
+
+
+def assert_exactly_once(summary, output_dir, num_archs, failed=()):
+    """The issue-12 invariants: the search finished; every candidate is recorded once (0 lost); none
+    finished an evaluation twice; none failed except those in `failed` (0 wrongly failed)."""
+    archs = [r["arch"] for r in summary["results"]]
+    assert summary["finished"], "the search must finish"
+    assert len(archs) == num_archs and len(set(archs)) == num_archs, "every candidate recorded exactly once"
+    wrongly_failed = [r["arch"] for r in summary["results"] if r["status"] == "failed" and r["arch"] not in failed]
+    assert not wrongly_failed, f"wrongly failed: {wrongly_failed}"
+    assert {r["arch"] for r in summary["results"] if r["status"] == "failed"} == set(failed)
+    _, finishes = evaluation_counts(output_dir)
+    twice = {a: n for a, n in finishes.items() if n > 1}
+    assert not twice, f"evaluated more than once: {twice}"
+    ok = {r["arch"] for r in summary["results"] if r["status"] == "ok"}
+    assert {a for a in finishes if a in ok} == ok, "every ok candidate has its one evaluation logged"

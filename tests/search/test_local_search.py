@@ -12,7 +12,12 @@ def synthetic(*args):
     return ["--evaluator", "synthetic", *args]
 
 
-def test_local_search(tmp_path):
+def test_local_search(tmp_path, monkeypatch):
+    from distributed_arch_search import report
+
+    titles = []
+    plot = report.plot_progress
+    monkeypatch.setattr(report, "plot_progress", lambda *a, **kw: (titles.append(kw["title"]), plot(*a, **kw)))
     out = tmp_path / "out"
     cfg = make_cfg("local-test", out, TRANSPORT__BACKEND="local", LOCAL__NUM_WORKERS=2,
                    LOCAL__SERVER_ARGS=synthetic("--delay", "0.02"))
@@ -25,7 +30,32 @@ def test_local_search(tmp_path):
     assert set(finishes) == set(archs) and set(finishes.values()) == {1}
     assert len(os.listdir(out / "servers")) == 2, "one scratch folder per worker"
     assert summary["best"]["ap"] == max(r["ap"] for r in summary["results"])
-    assert summary["synthetic"] is True  # labelled: a made-up AP, not a search result
+    # Made-up scores say so wherever a reader meets them.
+    assert summary["synthetic"] is True and summary["evaluators"] == ["synthetic"]
+    assert all(r["evaluator"] == "synthetic" for r in summary["results"])
+    assert titles and all("SYNTHETIC" in t for t in titles)
+    assert "SYNTHETIC evaluator" in (out / "best_arch.yaml").read_text()
+
+
+def test_local_backend_refuses_to_guess_the_evaluator(tmp_path):
+    import subprocess
+    import sys
+
+    import pytest
+
+    from distributed_arch_search.arch_search_config import SearchConfigError
+    from distributed_arch_search.search import SearchMaster
+    from search_testlib import REPO
+
+    cfg = make_cfg("local-none", tmp_path / "a", TRANSPORT__BACKEND="local")  # LOCAL.SERVER_ARGS left default
+    with pytest.raises(SearchConfigError, match="names no evaluator.*LOCAL.SERVER_ARGS \"\\['--evaluator'"):
+        SearchMaster(cfg).run()
+    env = {k: v for k, v in os.environ.items() if k != "DETNAS_AMQP_URL"}
+    cli = subprocess.run([sys.executable, "-m", "distributed_arch_search.search", "--experiment", "x",
+                          "--output-dir", str(tmp_path / "b"), "SPACE.FLOPS_MODEL", "linear"], cwd=REPO, env=env,
+                         capture_output=True, text=True, timeout=120)
+    assert cli.returncode == 2 and "names no evaluator" in cli.stderr and "synthetic" in cli.stderr
+    assert not (tmp_path / "b" / "search_results.json").exists()
 
 
 def test_local_worker_killed_mid_evaluation(tmp_path):
@@ -66,9 +96,6 @@ def test_bad_worker_arguments_and_workers_dying_at_start_are_clear_errors(tmp_pa
     from distributed_arch_search.search import SearchMaster
     from distributed_arch_search.transport.local import LocalWorkerError
 
-    no_evaluator = make_cfg("local-none", tmp_path / "c", TRANSPORT__BACKEND="local", LOCAL__SERVER_ARGS=[])
-    with pytest.raises(SearchConfigError, match="the local backend needs an evaluator"):
-        SearchMaster(no_evaluator).run()
     bad_args = make_cfg("local-bad", tmp_path / "a", TRANSPORT__BACKEND="local",
                         LOCAL__SERVER_ARGS=synthetic("--no-such-option"))
     with pytest.raises(SearchConfigError, match="LOCAL.SERVER_ARGS"):

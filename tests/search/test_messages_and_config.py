@@ -31,7 +31,7 @@ def test_messages_round_trip():
 
 
 @pytest.mark.parametrize("mutate, match", [
-    (lambda m: dict(m, schema_version=2), "unknown schema_version 2"),
+    (lambda m: dict(m, schema_version=1), "unknown schema_version 1 \\(this code speaks 2\\)"),
     (lambda m: {k: v for k, v in m.items() if k != "schema_version"}, "unknown schema_version None"),
     (lambda m: dict(m, type="result"), "unexpected message type 'result'"),
     (lambda m: {k: v for k, v in m.items() if k != "arch"}, "missing \\['arch'\\]"),
@@ -40,11 +40,14 @@ def test_messages_round_trip():
     (lambda m: dict(m, arch=""), "digit string"),
     (lambda m: dict(m, attempt="1"), "wrong type"),
     (lambda m: dict(m, attempt=True), "wrong type"),
-    (lambda m: dict(m, attempt=0), "attempt must be in 1.."),
-    (lambda m: dict(m, attempt=10**30), "attempt must be in 1.."),
-    (lambda m: dict(m, issued_at=1e308), "plausible time"),
-    (lambda m: dict(m, issued_at=-5.0), "plausible time"),
-    (lambda m: dict(m, task_id="t" * 300), "longer than"),
+    (lambda m: dict(m, attempt=0), "attempt = 0 is outside"),
+    (lambda m: dict(m, attempt=10**30), "attempt = 1000000000000000000000000000000 is outside"),
+    (lambda m: dict(m, issued_at=1e308), "issued_at = 1e\\+308 is outside"),
+    (lambda m: dict(m, issued_at=-1.0), "issued_at = -1.0 is outside"),
+    (lambda m: dict(m, task_id="a b"), "'task_id' must be"),
+    (lambda m: dict(m, task_id="x" * 300), "'task_id' must be"),
+    (lambda m: dict(m, experiment=["exp"]), "wrong type"),
+    (lambda m: dict(m, arch=[[["0"]]]), "wrong type"),
     (lambda m: dict(m, extra=1), "unexpected \\['extra'\\]"),
     (lambda m: dict(m, experiment="other"), "not 'exp'"),
 ])
@@ -63,27 +66,50 @@ def test_bad_bodies(body, match):
         messages.decode(body)
 
 
-@pytest.mark.parametrize("body", [
-    b"[" * 20_000, b'{"a": ' * 10_000, b"1" * 5000, b'{"schema_version": 1e400}',
-    b'{"schema_version": ' + b"9" * 5000 + b"}",
+def nested(depth, inner=b""):
+    return b"[" * depth + inner + b"]" * depth
+
+
+@pytest.mark.parametrize("body, match", [
+    (nested(20_000), "nested too deeply"),  # 20 kB: under the size limit, over the recursion limit
+    (b"[" * 60_000, "nested too deeply"),  # not even closed
+    (b'{"schema_version": 1, "arch": ' + nested(30_000) + b"}", "nested too deeply"),
+    (b'{"ap": ' + b"9" * 5000 + b"}", "not UTF-8 JSON"),  # longer than int() accepts
+    (b'{"ap": 1e999}', "JSON object|wrong|schema"),  # parses to inf; the schema check refuses it
 ])
-def test_hostile_bodies_are_message_errors_not_crashes(body):
-    # Deep nesting (RecursionError in json), huge ints (ValueError), 1e400 (inf): all MessageError.
-    with pytest.raises(messages.MessageError):
+def test_bodies_that_used_to_crash_the_parser(body, match):
+    with pytest.raises(messages.MessageError, match=match):
         messages.decode(body)
 
 
 @pytest.mark.parametrize("metrics, match", [
-    ({"ap": 1e308}, "out of range"), ({"ap": 1.5}, "in \\[-1, 1\\]"), ({"ap": 0.3, "x": -1e12}, "out of range"),
+    ({"ap": 1e308}, "metrics\\['ap'\\] = 1e\\+308 is outside \\[0, 1\\]"),
+    ({"ap": -0.01}, "is outside \\[0, 1\\]"),
+    ({"ap": 0.5, "seconds_gpu": 1e300}, "is outside"),
+    ({"ap": "0.5"}, "finite number"),
+    ({"ap": True}, "finite number"),
+    ({"ap": [0.5]}, "finite number"),
+    ({"ap": 0.5, **{f"m{i}": 0.0 for i in range(70)}}, "at most 64 metrics"),
 ])
 def test_result_numbers_out_of_range(metrics, match):
-    r = messages.result_message(task(), "s", {"ap": 0.3}, None, 1.0)
+    r = messages.result_message(task(), "host-1-cpu", {"ap": 0.3}, None, 1.0)
     with pytest.raises(messages.MessageError, match=match):
         messages.decode(json.dumps(dict(r, metrics=metrics)).encode())
-    with pytest.raises(messages.MessageError, match="seconds out of range"):
-        messages.decode(json.dumps(dict(r, seconds=1e300)).encode())
-    with pytest.raises(EvaluationError):  # a server's evaluator may not produce one either
-        check_metrics(metrics)
+    for bad in (dict(r, seconds=1e300), dict(r, finished_at=float(2**80)), dict(r, server_id="a/b")):
+        with pytest.raises(messages.MessageError):
+            messages.decode(json.dumps(bad).encode())
+
+
+def test_an_evaluator_result_out_of_range_becomes_an_error_result(tmp_path):
+    from distributed_arch_search.runner import EvaluationRunner
+
+    class Evaluator:
+        def evaluate(self, arch):
+            return {"ap": 12.5}  # a percentage where a fraction belongs
+
+    result = EvaluationRunner(Evaluator(), "host-1-cpu", str(tmp_path)).run(task())
+    assert result["status"] == "error" and "is outside [0, 1]" in result["error"]
+    assert messages.decode(messages.encode(result))["metrics"] == {}
 
 
 def test_result_validation():

@@ -1,11 +1,10 @@
-"""The distributed search on the real RabbitMQ broker, with synthetic-evaluator servers as processes:
-plain runs, a server killed mid-evaluation, the master killed and resumed, the broker restarted, the
-consumer ack timeout, malformed messages, candidates that always fail."""
+"""The distributed search on the real RabbitMQ broker (a vhost of the test session's own), with
+synthetic-evaluator servers as processes: plain runs, malformed messages, candidates that always fail,
+wrong credentials, deleted queues, stale tasks of an earlier run. Killed servers and masters, broker
+restarts and the ack timeout are in test_search_faults.py."""
 import collections
 import json
-import logging
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from distributed_arch_search.transport.amqp import (BrokerConfigError, BrokerUna
                                                     connection_parameters)
 from distributed_arch_search.transport.rabbitmq_master import RabbitMQTransport
 
-from search_testlib import REPO, MasterThread, Servers, child_env, make_cfg, search_opts, wait_for
+from search_testlib import REPO, MasterThread, child_env, make_cfg, wait_for
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -82,28 +81,6 @@ def test_three_generations_of_fifty_lose_and_duplicate_nothing(amqp_url, experim
     assert set(counts) == {r["arch"] for r in summary["results"]}
 
 
-def test_server_killed_mid_evaluation(amqp_url, experiment, servers, tmp_path):
-    out = tmp_path / "out"
-    victim = servers.start(experiment, out, "--delay", "1.5")
-    servers.start(experiment, out, "--delay", "0.3")
-    m = MasterThread(make_cfg(experiment, out, amqp_url, EVOLUTION__NUM_GENERATIONS=1))
-    m.start()
-
-    def victim_busy():
-        logs = [e for e in read_evaluation_logs(out) if f"-{victim.pid}-" in e["server_id"]]
-        return logs and logs[-1]["event"] == "start" and logs[-1]["arch"]
-
-    arch = wait_for(victim_busy, 30, "the first server to start an evaluation")
-    victim.send_signal(signal.SIGKILL)
-    victim.wait()
-    summary = m.result(60)
-    check_complete(summary, 8)
-    rec = next(r for r in summary["results"] if r["arch"] == arch)
-    assert rec["status"] == "ok" and f"-{victim.pid}-" not in rec["server_id"]
-    assert rec["attempts"] == 2 and "lost" in rec["errors"][0]
-    assert summary["num_failed"] == 0
-
-
 def test_malformed_and_unknown_version_tasks_are_dead_lettered(amqp_url, experiment, servers, tmp_path):
     out = tmp_path / "out"
     names = QueueNames.for_experiment(experiment)
@@ -115,7 +92,8 @@ def test_malformed_and_unknown_version_tasks_are_dead_lettered(amqp_url, experim
         good = messages.new_task(experiment, "0123", 1)
         bad_bodies = [b"not json at all", json.dumps(dict(good, schema_version=99)).encode(),
                       json.dumps({k: v for k, v in good.items() if k != "arch"}).encode(),
-                      json.dumps(dict(good, arch="__import__('os')")).encode()]
+                      json.dumps(dict(good, arch="__import__('os')")).encode(),
+                      b"[" * 20_000 + b"]" * 20_000, json.dumps(dict(good, attempt=10**40)).encode()]
         for body in bad_bodies:
             ch.basic_publish("", names.tasks, body, pika.BasicProperties(delivery_mode=2))
         transport.submit("0123", attempt=1)
@@ -128,20 +106,23 @@ def test_malformed_and_unknown_version_tasks_are_dead_lettered(amqp_url, experim
         assert result["arch"] == "0123" and result["status"] == "ok"
         assert server.poll() is None, "the server must keep serving"
 
-        # A malformed result is dead-lettered by the master's transport too.
-        ch.basic_publish("", names.results, b"{\"schema_version\": 1", pika.BasicProperties(delivery_mode=2))
+        # Malformed results are dead-lettered by the master's transport too.
+        bad_results = [b"{\"schema_version\": 1", b"[" * 20_000,
+                       messages.encode(result).replace(b'"ap": ', b'"ap": 1e308, "x": ')]
+        for body in bad_results:
+            ch.basic_publish("", names.results, body, pika.BasicProperties(delivery_mode=2))
         assert transport.poll(1.0) == []
 
         dead = []
         deadline = time.monotonic() + 10
-        while len(dead) < 5 and time.monotonic() < deadline:
+        while len(dead) < len(bad_bodies) + len(bad_results) and time.monotonic() < deadline:
             method, props, body = ch.basic_get(names.dead, auto_ack=True)
             if method is None:
                 time.sleep(0.1)
                 continue
             dead.append(body)
         conn.close()
-        assert sorted(dead) == sorted(bad_bodies + [b"{\"schema_version\": 1"])
+        assert sorted(dead) == sorted(bad_bodies + bad_results)
         assert "rejecting a task" in (tmp_path / "server0.log").read_text()
     finally:
         transport.close()
@@ -166,99 +147,6 @@ def test_always_failing_candidates_are_recorded_as_failed(amqp_url, experiment, 
     assert all(counts[r["arch"]] == 3 for r in failed), "a failed candidate is evaluated exactly N times"
     assert summary["num_failed"] == len(failed)
     assert not any(r["arch"].startswith("0") for r in summary["top_k"])
-
-
-def test_master_killed_and_resumed(amqp_url, experiment, servers, tmp_path):
-    out = tmp_path / "out"
-    for _ in range(2):
-        servers.start(experiment, out, "--delay", "0.25")
-    opts = search_opts(experiment, out, amqp_url, EVOLUTION__POPULATION_SIZE=10,
-                       EVOLUTION__NUM_GENERATIONS=3)
-    cmd = [sys.executable, "-m", "distributed_arch_search.search", *opts]
-    with open(tmp_path / "master1.log", "w") as log:
-        master = subprocess.Popen(cmd, cwd=REPO, env=child_env(amqp_url), stdout=log, stderr=subprocess.STDOUT)
-    checkpoint = out / CHECKPOINT_NAME
-
-    def mid_second_generation():
-        try:
-            state = json.loads(checkpoint.read_text())
-        except (OSError, ValueError):
-            return False
-        return len(state["results"]) >= 13
-
-    wait_for(mid_second_generation, 60, "the master to record 13 results")
-    master.send_signal(signal.SIGKILL)
-    master.wait()
-    state = json.loads(checkpoint.read_text())
-    done_before = {r["arch"] for r in state["results"]}
-    pending_before = {a for g in state["evolution"]["generations"] for a in g} - done_before
-    assert done_before and pending_before
-
-    with open(tmp_path / "master2.log", "w") as log:
-        subprocess.run(cmd, cwd=REPO, env=child_env(amqp_url), stdout=log, stderr=subprocess.STDOUT,
-                       check=True, timeout=120)
-    summary = load_results(out)
-    check_complete(summary, 30)
-    counts = finishes(out)
-    assert all(counts[a] == 1 for a in done_before), "nothing finished before the crash was evaluated again"
-    again = {a for a, n in counts.items() if n > 1}
-    assert again <= pending_before, f"only candidates in flight at the crash may run twice: {again}"
-    assert "resuming" in (tmp_path / "master2.log").read_text()
-
-
-def test_broker_restart_mid_search(private_broker, experiment, tmp_path, caplog):
-    caplog.set_level(logging.WARNING, logger="distributed_arch_search")
-    url = private_broker.url
-    out = tmp_path / "out"
-    servers = Servers(url, tmp_path)
-    try:
-        for _ in range(2):
-            servers.start(experiment, out, "--delay", "0.2")
-        # Both must be consuming before the broker goes away, or a slow starter never sees it go.
-        wait_for(lambda: all(" serving " in (tmp_path / f"server{i}.log").read_text() for i in range(2)),
-                 120, "both servers serving")
-        m = MasterThread(make_cfg(experiment, out, url, EVOLUTION__POPULATION_SIZE=10))
-        m.start()
-        wait_for(lambda: len(m.master.results) >= 4, 60, "4 results before the broker restart")
-        try:
-            private_broker.ctl("stop_app")
-            time.sleep(2.0)
-        finally:
-            private_broker.ctl("start_app")
-            private_broker.ctl("await_startup")
-        summary = m.result(120)
-    finally:
-        servers.stop_all()
-    check_complete(summary, 20)
-    assert summary["num_failed"] == 0
-    assert all(n >= 1 for n in finishes(out).values())
-    assert "retrying in" in caplog.text, "the master should have lost and regained the broker"
-    for i in range(2):
-        assert "retrying in" in (tmp_path / f"server{i}.log").read_text()
-
-
-@pytest.mark.slow
-def test_consumer_ack_timeout_does_not_lose_or_repeat_work(private_broker, experiment, tmp_path):
-    """RabbitMQ 3.10 applies only the global consumer_timeout, checked every channel tick; both are
-    lowered on the test's own broker node so it closes the server's channel mid-evaluation."""
-    out = tmp_path / "out"
-    private_broker.ctl("eval", "application:set_env(rabbit, consumer_timeout, 1000).")
-    private_broker.ctl("eval", "application:set_env(rabbit, channel_tick_interval, 500).")
-    servers = Servers(private_broker.url, tmp_path)
-    try:
-        servers.start(experiment, out, "--delay", "4", "--consumer-timeout-ms", "0")
-        m = MasterThread(make_cfg(experiment, out, private_broker.url, EVOLUTION__POPULATION_SIZE=2,
-                                  EVOLUTION__NUM_GENERATIONS=1, EVOLUTION__NUM_PARENTS=1,
-                                  EVOLUTION__NUM_MUTANTS=0, EVOLUTION__NUM_CROSSOVERS=0))
-        m.start()
-        summary = m.result(90)
-    finally:
-        servers.stop_all()
-    check_complete(summary, 2)
-    assert summary["num_failed"] == 0
-    assert set(finishes(out).values()) == {1}, "the requeued task is answered from the cache"
-    log = (tmp_path / "server0.log").read_text()
-    assert "delivered on a lost connection" in log, "the broker should have closed the channel"
 
 
 def test_wrong_credentials_and_vhost_fail_fast_and_clearly(amqp_url, experiment, tmp_path):
@@ -336,3 +224,27 @@ def test_a_fresh_run_ignores_tasks_and_results_of_an_earlier_run(amqp_url, exper
     rec = next(r for r in summary["results"] if r["arch"] == first)
     assert rec["ap"] < 0.5 and rec["server_id"] != "old-server", "the stale result must not count"
     assert "3" * 20 not in finishes(out), "the stale task was purged, not evaluated"
+
+
+def test_a_task_redelivered_past_its_limit_is_not_evaluated(amqp_url, experiment, servers, tmp_path):
+    """Servers that die between taking a task and acknowledging it spend its tries too: the broker
+    counts the deliveries (x-delivery-count) and the next server refuses the task with an error."""
+    out = tmp_path / "out"
+    names = QueueNames.for_experiment(experiment)
+    transport = RabbitMQTransport(experiment, amqp_url)
+    try:
+        transport.max_attempts = 2
+        task = transport.submit("0123", attempt=1)
+        for _ in range(2):  # two "servers" take it and vanish without an ack
+            conn = pika.BlockingConnection(connection_parameters(amqp_url))
+            method, _, _ = conn.channel().basic_get(names.tasks)
+            assert method is not None
+            conn.close()
+        servers.start(experiment, out)
+        got = wait_for(lambda: [r for r in transport.poll(0.2) if r.message["type"] == "result"], 60, "a result")
+        result = got[0].message
+        assert result["task_id"] == task["task_id"] and result["status"] == "error"
+        assert result["tries"] == 3 and "not evaluated" in result["error"]
+        assert not [e for e in read_evaluation_logs(out) if e["arch"] == "0123"], "never evaluated"
+    finally:
+        transport.close()
