@@ -7,6 +7,8 @@ import shutil
 import statistics
 import sys
 
+import plot_metrics  # tools/, beside this file
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -48,6 +50,8 @@ def write_report(demo):
     shutil.copy(os.path.join(demo.search_dir, f"evolution_seed{c['seeds'][0]}", "search_progress.png"),
                 os.path.join(demo.out, "search_progress.png"))
     draw_detections(demo, found["arch"])
+    # The supernet fine-tuning's loss and lr curves (its metrics.jsonl), to see that it converged.
+    plot_metrics.plot(demo.supernet_dir, os.path.join(demo.out, "supernet_curves.png"))
     _write_json(os.path.join(demo.out, "summary.json"), summary)
     print_table(summary, demo.out)
     return summary
@@ -128,7 +132,7 @@ def print_table(summary, out):
     if c["same_architecture"]:
         print("  (the best found and the best random architecture are the same: a tie)")
     print(f"\noutputs in {out}: summary.json, search_vs_random.png, search_progress.png, "
-          "detections_minival.png, search/, retrain/, logs/")
+          "detections_minival.png, supernet_curves.png, search/, retrain/, logs/")
 
 
 def _read_json(path):

@@ -13,7 +13,8 @@ Stages (each skipped when its output exists, so running the command again resume
   5 retrain    the best found and the best random architecture, K seeds each: classification
                pre-training, detection training on train, AP on minival (the standalone evaluator
                through the search master, both trained in parallel)
-  6 report     summary.json, search_vs_random.png, search_progress.png, detections_minival.png, a table
+  6 report     summary.json, search_vs_random.png, search_progress.png, detections_minival.png,
+               supernet_curves.png (the supernet fine-tuning's loss and lr), a table
 
 Every stage runs the project's own tools as a user would (Supernet-ImageNet/train.py,
 tools/train_net.py, distributed_arch_search), with their logs (ETA lines, progress bars) shown and

@@ -66,7 +66,7 @@ def _check_outputs(out):
         metrics = by_arch[row["arch"]]["metrics"]
         assert row["ap_per_seed"] == [metrics["ap_seed0"], metrics["ap_seed1"]]
         assert row["ap"] == pytest.approx(statistics.fmean(row["ap_per_seed"]))
-    for png in ("search_vs_random.png", "search_progress.png", "detections_minival.png"):
+    for png in ("search_vs_random.png", "search_progress.png", "detections_minival.png", "supernet_curves.png"):
         with Image.open(out / png) as im:
             assert im.width > 100 and im.height > 50
     return summary
