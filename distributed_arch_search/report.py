@@ -89,3 +89,29 @@ def plot_progress(path, generation_stats, results, max_flops, min_flops=None, to
     fig.savefig(tmp, dpi=110)
     plt.close(fig)
     os.replace(tmp, path)
+
+
+class SearchCurves:
+    """The search's metrics.jsonl and TensorBoard events (OUTPUT_DIR/metrics.jsonl, tensorboard/): one
+    record per candidate that became final, numbered in that order, with its AP and the best so far.
+    A resumed search continues the numbering and drops records written after its checkpoint."""
+
+    def __init__(self, output_dir, results):
+        from maskrcnn_benchmark.utils.metrics_writer import MetricsWriter
+
+        self.count = len(results)
+        self.best = max((r["ap"] for r in results if r["status"] == "ok"), default=None)
+        self.writer = MetricsWriter(output_dir, step_key="candidate", start_step=self.count)
+
+    def add(self, record):
+        self.count += 1
+        values = {"generation": record["generation"], "flops": record["flops"], "status": record["status"]}
+        if record["status"] == "ok":
+            self.best = record["ap"] if self.best is None else max(self.best, record["ap"])
+            values["ap"] = record["ap"]
+        if self.best is not None:
+            values["best_ap"] = self.best
+        self.writer.write(self.count, arch=record["arch"], **values)
+
+    def close(self):
+        self.writer.close()

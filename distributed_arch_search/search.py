@@ -152,6 +152,7 @@ class SearchMaster:
         self.run_id = uuid.uuid4().hex[:12]
         self._start = time.monotonic()
         self._bar = None
+        self._curves = None
 
     # ------------------------------------------------------------------------ checkpoint
     def _state(self, transport):
@@ -201,6 +202,7 @@ class SearchMaster:
         transport.run_id = self.run_id
         transport.max_attempts = self.ea.config.max_failures
         self._open_bar()
+        self._curves = report.SearchCurves(self.output_dir, list(self.results.values()))
         try:
             self._take_over(transport)
             self.checkpoint(transport)
@@ -216,6 +218,7 @@ class SearchMaster:
         finally:
             if self._bar is not None:
                 self._bar.close()
+            self._curves.close()
             transport.close()
         return self.write_outputs()
 
@@ -356,6 +359,7 @@ class SearchMaster:
                   "evaluator": m["evaluator"] if m else None,
                   "errors": list(att["errors"]), "finished_at": time.time()}
         self.results[key] = record
+        self._curves.add(record)
         if status == "failed":
             logger.error("candidate %s recorded as failed after %d failed attempts", key,
                          self.ea.failure_count(key))

@@ -35,6 +35,36 @@ def test_local_search(tmp_path, monkeypatch):
     assert all(r["evaluator"] == "synthetic" for r in summary["results"])
     assert titles and all("SYNTHETIC" in t for t in titles)
     assert "SYNTHETIC evaluator" in (out / "best_arch.yaml").read_text()
+    # The search's curve: one record per final candidate, in that order, AP and the best so far.
+    from maskrcnn_benchmark.utils.metrics_writer import read_metrics
+
+    curve = read_metrics(out)
+    assert [c["candidate"] for c in curve] == list(range(1, 17))
+    assert [c["arch"] for c in curve] == archs
+    assert [c["ap"] for c in curve] == [r["ap"] for r in summary["results"]]
+    assert [c["best_ap"] for c in curve] == [max(c2["ap"] for c2 in curve[:i + 1]) for i in range(16)]
+    assert os.listdir(out / "tensorboard"), "TensorBoard events beside the jsonl"
+
+
+def test_search_curve_resumes_where_the_checkpoint_left_off(tmp_path):
+    from distributed_arch_search.report import SearchCurves
+    from maskrcnn_benchmark.utils.metrics_writer import read_metrics
+
+    def rec(arch, status, ap):
+        return {"arch": arch, "generation": 0, "flops": 1.0, "status": status, "ap": ap}
+
+    done = [rec("1", "ok", 0.2), rec("2", "failed", None), rec("3", "ok", 0.1)]
+    curves = SearchCurves(str(tmp_path), [])
+    for r in done:
+        curves.add(r)
+    curves.close()
+    # The master died after writing candidate 3 but before its checkpoint, which holds 2 results.
+    curves = SearchCurves(str(tmp_path), done[:2])
+    curves.add(rec("4", "ok", 0.3))
+    curves.close()
+    curve = read_metrics(str(tmp_path))
+    assert [(c["candidate"], c["arch"], c.get("ap"), c["best_ap"]) for c in curve] == [
+        (1, "1", 0.2, 0.2), (2, "2", None, 0.2), (3, "4", 0.3, 0.3)]
 
 
 def test_local_backend_refuses_to_guess_the_evaluator(tmp_path):
