@@ -18,7 +18,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from maskrcnn_benchmark.config import cfg as cfg_defaults, load_config  # noqa: E402
+from maskrcnn_benchmark.config import default_config, load_config  # noqa: E402
 from maskrcnn_benchmark.data.num_classes import resolve_num_classes  # noqa: E402
 from maskrcnn_benchmark.data.transforms import build_transforms  # noqa: E402
 from maskrcnn_benchmark.structures.image_list import to_image_list  # noqa: E402
@@ -145,7 +145,7 @@ def parse_args(argv=None):
     parser.add_argument("--threshold", type=float, default=0.5, help="minimum score drawn")
     parser.add_argument("--annotations", default="", metavar="JSON",
                         help="COCO annotations: draw each listed image's ground truth beside it")
-    return parse_args_with_overrides(parser, argv, config_key_predicate(cfg_defaults))
+    return parse_args_with_overrides(parser, argv, config_key_predicate(default_config()))
 
 
 def main(argv=None):

@@ -11,7 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from maskrcnn_benchmark.config import cfg as cfg_defaults, load_config  # noqa: E402
+from maskrcnn_benchmark.config import default_config, load_config  # noqa: E402
 from maskrcnn_benchmark.data.num_classes import resolve_num_classes  # noqa: E402
 from maskrcnn_benchmark.engine.launch import (  # noqa: E402
     build_checkpointer, build_model_on_device, prepare_run, run_tests)
@@ -21,7 +21,7 @@ from maskrcnn_benchmark.utils.cli import config_key_predicate, parse_args_with_o
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="Evaluate a detector on DATASETS.TEST.")
     parser.add_argument("--config-file", default="", metavar="FILE", help="yaml config")
-    return parse_args_with_overrides(parser, argv, config_key_predicate(cfg_defaults))
+    return parse_args_with_overrides(parser, argv, config_key_predicate(default_config()))
 
 
 def main(argv=None):

@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import torch  # noqa: E402
 
-from maskrcnn_benchmark.config import cfg as cfg_defaults, load_config  # noqa: E402
+from maskrcnn_benchmark.config import default_config, load_config  # noqa: E402
 from maskrcnn_benchmark.data.num_classes import resolve_num_classes  # noqa: E402
 from maskrcnn_benchmark.engine.amp import resolve_amp  # noqa: E402
 from maskrcnn_benchmark.engine.launch import (  # noqa: E402
@@ -59,7 +59,7 @@ def parse_args(argv=None):
     parser = argparse.ArgumentParser(description="Train a detector (maskrcnn-benchmark style).")
     parser.add_argument("--config-file", default="", metavar="FILE", help="yaml config")
     parser.add_argument("--skip-test", action="store_true", help="do not evaluate after training")
-    return parse_args_with_overrides(parser, argv, config_key_predicate(cfg_defaults))
+    return parse_args_with_overrides(parser, argv, config_key_predicate(default_config()))
 
 
 def main(argv=None):

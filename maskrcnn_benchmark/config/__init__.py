@@ -1,4 +1,4 @@
-from .defaults import _C as cfg
-from .loading import load_config
+from .defaults import default_config
+from .loading import ConfigError, load_config
 
-__all__ = ["cfg", "load_config"]
+__all__ = ["ConfigError", "default_config", "load_config"]

@@ -51,7 +51,6 @@ _C.MODEL.RESNETS.BACKBONE_OUT_CHANNELS = 256
 _C.MODEL.RESNETS.NORM = "FrozenBN"
 
 _C.MODEL.FPN = CN()
-_C.MODEL.FPN.USE_GN = False
 _C.MODEL.FPN.USE_RELU = False
 # Normalisation after FPN convs: "" (none), "BN", "SyncBN", "GN". DetNAS uses SyncBN.
 _C.MODEL.FPN.NORM = ""
@@ -111,7 +110,6 @@ _C.MODEL.ROI_BOX_HEAD.POOLER_SAMPLING_RATIO = 2
 _C.MODEL.ROI_BOX_HEAD.POOLER_SCALES = (0.25, 0.125, 0.0625, 0.03125)
 _C.MODEL.ROI_BOX_HEAD.NUM_CLASSES = 81
 _C.MODEL.ROI_BOX_HEAD.MLP_HEAD_DIM = 1024
-_C.MODEL.ROI_BOX_HEAD.USE_GN = False
 _C.MODEL.ROI_BOX_HEAD.DILATION = 1
 _C.MODEL.ROI_BOX_HEAD.CONV_HEAD_DIM = 256
 _C.MODEL.ROI_BOX_HEAD.NUM_STACKED_CONVS = 4
@@ -127,10 +125,9 @@ _C.MODEL.ROI_MASK_HEAD.POOLER_SCALES = (0.25, 0.125, 0.0625, 0.03125)
 _C.MODEL.ROI_MASK_HEAD.CONV_LAYERS = (256, 256, 256, 256)
 _C.MODEL.ROI_MASK_HEAD.RESOLUTION = 28
 _C.MODEL.ROI_MASK_HEAD.SHARE_BOX_FEATURE_EXTRACTOR = False
-_C.MODEL.ROI_MASK_HEAD.POSTPROCESS_MASKS = True
-_C.MODEL.ROI_MASK_HEAD.POSTPROCESS_MASKS_THRESHOLD = 0.5
 _C.MODEL.ROI_MASK_HEAD.DILATION = 1
-_C.MODEL.ROI_MASK_HEAD.USE_GN = False
+# Normalisation in the mask head convs: "", "BN", "SyncBN", "GN".
+_C.MODEL.ROI_MASK_HEAD.NORM = ""
 
 # ---------------------------------------------------------------------------------------------------
 # RetinaNet
@@ -243,8 +240,6 @@ _C.SOLVER.CLIP_GRAD_NORM = 0.0
 # Test
 # ---------------------------------------------------------------------------------------------------
 _C.TEST = CN()
-_C.TEST.EXPECTED_RESULTS = []
-_C.TEST.EXPECTED_RESULTS_SIGMA_TOL = 4
 # Images per batch over all processes.
 _C.TEST.IMS_PER_BATCH = 8
 _C.TEST.DETECTIONS_PER_IMG = 100
@@ -259,3 +254,8 @@ _C.OUTPUT_DIR = "."
 _C.PATHS_CATALOG = "maskrcnn_benchmark.config.paths_catalog"
 # Seed of weight initialisation and data order; -1 draws one from the clock.
 _C.SEED = 0
+
+
+def default_config():
+    """A fresh, unfrozen copy of the defaults (the tree itself is never handed out to be changed)."""
+    return _C.clone()

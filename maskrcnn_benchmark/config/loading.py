@@ -22,6 +22,7 @@ def load_config(config_file="", opts=(), base=None):
         try:
             with open(config_file) as f:
                 loaded = cfg.load_cfg(f)
+            _refuse_removed(_flat_keys(loaded), f"config file {config_file}")
             _normalize_flexible(loaded, f"{config_file}: ")
             cfg.merge_from_other_cfg(loaded)
         except (KeyError, ValueError, TypeError, AssertionError) as e:
@@ -29,6 +30,7 @@ def load_config(config_file="", opts=(), base=None):
     opts = list(opts or ())
     if len(opts) % 2:
         raise ConfigError(f"overrides must come as KEY VALUE pairs, got an odd list: {opts}")
+    _refuse_removed([str(k) for k in opts[0::2]], "command-line overrides")
     opts = _normalize_flexible_opts(opts)
     opts = _keep_strings(cfg, opts)
     try:
@@ -37,6 +39,32 @@ def load_config(config_file="", opts=(), base=None):
         raise ConfigError(f"in command-line overrides {opts}: {_reason(e)}") from None
     cfg.freeze()
     return cfg
+
+
+# Keys that existed once and what replaces them: a config that still sets one gets told what to write.
+REMOVED_KEYS = {
+    "MODEL.FPN.USE_GN": "MODEL.FPN.NORM: GN",
+    "MODEL.ROI_BOX_HEAD.USE_GN": "MODEL.ROI_BOX_HEAD.NORM: GN",
+    "MODEL.ROI_MASK_HEAD.USE_GN": "MODEL.ROI_MASK_HEAD.NORM: GN",
+    "MODEL.ROI_MASK_HEAD.POSTPROCESS_MASKS": "nothing (it was never read: masks are pasted into the image at evaluation)",
+    "MODEL.ROI_MASK_HEAD.POSTPROCESS_MASKS_THRESHOLD": "nothing (it was never read: the evaluation pastes masks at threshold 0.5)",
+    "TEST.EXPECTED_RESULTS": "nothing (compare tools/test_net.py's metrics.json yourself)",
+    "TEST.EXPECTED_RESULTS_SIGMA_TOL": "nothing (compare tools/test_net.py's metrics.json yourself)",
+}
+
+
+def _flat_keys(node, prefix=""):
+    for key, value in node.items():
+        if isinstance(value, dict):
+            yield from _flat_keys(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}"
+
+
+def _refuse_removed(keys, where):
+    for key in keys:
+        if key in REMOVED_KEYS:
+            raise ConfigError(f"in {where}: {key} no longer exists; use {REMOVED_KEYS[key]}")
 
 
 def _flexible():

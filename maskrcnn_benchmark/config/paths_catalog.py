@@ -119,14 +119,6 @@ class DatasetCatalog:
         "shapes_search_train": ("shapes/images", "shapes/annotations/search_train.json"),
         "shapes_search_val": ("shapes/images", "shapes/annotations/search_val.json"),
     }
-    # ImageFolder classification sets (ImageNet supernet training).
-    CLASSIFICATION = {
-        "imagenet_train": "imagenet/train",
-        "imagenet_val": "imagenet/val",
-        "tiny_cls_train": "tiny_cls/train",
-        "tiny_cls_val": "tiny_cls/val",
-    }
-
     @classmethod
     def get(cls, name, catalog_files=()):
         """Return dict(factory, args) for a detection dataset name (see the module doc for the
@@ -152,14 +144,6 @@ class DatasetCatalog:
         if isinstance(img_dirs, str):
             img_dirs = (img_dirs,)
         return _coco_entry([os.path.join(root, d) for d in img_dirs], os.path.join(root, ann))
-
-    @staticmethod
-    def get_classification(name):
-        """Return the ImageFolder root of a classification dataset name."""
-        if name not in DatasetCatalog.CLASSIFICATION:
-            known = ", ".join(sorted(DatasetCatalog.CLASSIFICATION))
-            raise KeyError(f"unknown classification dataset '{name}'; known: {known}")
-        return os.path.join(datasets_root(), DatasetCatalog.CLASSIFICATION[name])
 
 
 class BoundCatalog:

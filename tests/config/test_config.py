@@ -3,7 +3,8 @@ import os
 
 import pytest
 
-from maskrcnn_benchmark.config import cfg, load_config
+from maskrcnn_benchmark.config import load_config
+from maskrcnn_benchmark.config.defaults import _C as cfg
 from maskrcnn_benchmark.config.loading import ConfigError
 from maskrcnn_benchmark.config.paths_catalog import DatasetCatalog
 

@@ -5,7 +5,7 @@ import os
 
 import pytest
 
-from maskrcnn_benchmark.config import cfg as defaults
+from maskrcnn_benchmark.config import default_config
 from maskrcnn_benchmark.utils.cli import (config_key_predicate, parse_args_with_overrides,
                                           split_flags_and_overrides)
 
@@ -45,7 +45,7 @@ def test_split_keeps_values_that_look_like_flags():
     ["--skip-test", "--config-file", "f.yaml", "--", "SOLVER.MAX_ITER", "10", "SEED", "3"],
 ])
 def test_flags_in_any_position(argv):
-    args = parse_args_with_overrides(_parser(), argv, config_key_predicate(defaults))
+    args = parse_args_with_overrides(_parser(), argv, config_key_predicate(default_config()))
     assert args.config_file == "f.yaml" and args.skip_test is True
     assert args.opts == ["SOLVER.MAX_ITER", "10", "SEED", "3"]
 
@@ -53,7 +53,7 @@ def test_flags_in_any_position(argv):
 def test_multi_value_flag_stops_at_a_config_key():
     args = parse_args_with_overrides(
         _parser(), ["--input", "a.jpg", "IMG.JPG", "MODEL.DEVICE", "cpu", "--threshold", "0.3"],
-        config_key_predicate(defaults))
+        config_key_predicate(default_config()))
     assert args.input == ["a.jpg", "IMG.JPG"] and args.threshold == 0.3
     assert args.opts == ["MODEL.DEVICE", "cpu"]
 

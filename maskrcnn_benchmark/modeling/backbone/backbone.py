@@ -8,8 +8,8 @@ from .resnet import ResNet
 
 
 def fpn_norm(cfg):
-    """Normalisation of FPN convs: MODEL.FPN.NORM, or "GN" with the legacy MODEL.FPN.USE_GN."""
-    return "GN" if cfg.MODEL.FPN.USE_GN else cfg.MODEL.FPN.NORM
+    """Normalisation of FPN convs (MODEL.FPN.NORM)."""
+    return cfg.MODEL.FPN.NORM
 
 
 def make_resnet_body(cfg, depth):

@@ -61,8 +61,8 @@ def make_box_pooler(cfg):
 
 
 def box_head_norm(cfg):
-    """MODEL.ROI_BOX_HEAD.NORM, or "GN" with the legacy MODEL.ROI_BOX_HEAD.USE_GN."""
-    return "GN" if cfg.MODEL.ROI_BOX_HEAD.USE_GN else cfg.MODEL.ROI_BOX_HEAD.NORM
+    """Normalisation of the box head convs (MODEL.ROI_BOX_HEAD.NORM)."""
+    return cfg.MODEL.ROI_BOX_HEAD.NORM
 
 
 @ROI_BOX_FEATURE_EXTRACTORS.register("FPN2MLPFeatureExtractor")

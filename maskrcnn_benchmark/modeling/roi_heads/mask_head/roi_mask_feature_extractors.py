@@ -29,7 +29,7 @@ def build_mask_rcnn_fpn_feature_extractor(cfg, in_channels):
     pooler = Pooler(output_size=head.POOLER_RESOLUTION, scales=head.POOLER_SCALES,
                     sampling_ratio=head.POOLER_SAMPLING_RATIO)
     return MaskRCNNFPNFeatureExtractor(pooler, in_channels, tuple(head.CONV_LAYERS),
-                                       dilation=head.DILATION, norm="GN" if head.USE_GN else "")
+                                       dilation=head.DILATION, norm=head.NORM)
 
 
 def make_roi_mask_feature_extractor(cfg, in_channels):
