@@ -28,6 +28,7 @@ import sys
 import time
 import uuid
 
+from maskrcnn_benchmark.nas.arch import arch_to_str
 from maskrcnn_benchmark.nas.evolution import (EvolutionConfig, EvolutionSearch, FailureOutcome,
                                                SearchSpaceExhausted)
 
@@ -224,7 +225,7 @@ class SearchMaster:
 
     def _take_over(self, transport):
         """Start or resume: adopt what an earlier run left in flight, issue the rest of the pending work."""
-        pending = {self._key(a) for a in self.ea.pending()}
+        pending = {arch_to_str(a) for a in self.ea.pending()}
         adopted = {}
         if self.resumed_in_flight and transport.durable:
             adopted = {k: e for k, e in self.resumed_in_flight.items() if k in pending}
@@ -237,7 +238,7 @@ class SearchMaster:
             transport.discard_waiting_tasks()  # another run's, or nobody's any more
         issued = 0
         for arch in self.ea.pending():
-            key = self._key(arch)
+            key = arch_to_str(arch)
             if key not in transport.in_flight():
                 transport.submit(key, attempt=self.ea.failure_count(key) + 1)
                 issued += 1
@@ -266,7 +267,7 @@ class SearchMaster:
             return False
         self.checkpoint(transport)  # the proposal is fixed before any of it is issued
         for arch in generation:
-            key = self._key(arch)
+            key = arch_to_str(arch)
             self.attempts.setdefault(key, {"starts": 0, "errors": [], "servers": []})
             transport.submit(key, attempt=1)
         self.checkpoint(transport)
@@ -375,7 +376,7 @@ class SearchMaster:
                  "failed": sum(r["status"] == "failed" for r in in_gen),
                  "best_ap": top[0][1] if top else None,
                  "top_k_mean_ap": sum(s for _, s in top) / len(top) if top else None,
-                 "best_arch": self._key(top[0][0]) if top else None,
+                 "best_arch": arch_to_str(top[0][0]) if top else None,
                  "elapsed_s": round(self.elapsed_before + time.monotonic() - self._start, 3)}
         self.generation_stats.append(stats)
         logger.info("generation %d done: %d evaluated, %d failed; best AP so far %s (%s), top-%d mean %s; "
@@ -457,10 +458,6 @@ class SearchMaster:
         self._bar.set_postfix(gen=self.ea.generation, in_flight=len(transport.in_flight()), failed=failed,
                               best=f"{top[0][1]:.4f}" if top else "-", refresh=False)
         self._bar.refresh()
-
-    @staticmethod
-    def _key(arch):
-        return "".join(map(str, arch))
 
 
 def _fmt(x):

@@ -27,6 +27,7 @@ import time
 from ..score_cache import fingerprint
 from .base import EVALUATORS, Evaluator
 from .digests import config_datasets_digest
+from maskrcnn_benchmark.nas.arch import arch_to_str
 
 logger = logging.getLogger(__name__)
 
@@ -84,7 +85,7 @@ class StandaloneEvaluator(Evaluator):
         return fingerprint(self._base, "seed", int(seed))
 
     def evaluate(self, arch):
-        key = "".join(map(str, arch))
+        key = arch_to_str(arch)
         metrics = {}
         for seed in self.args.seeds:
             fp = self.seed_fingerprint(seed)

@@ -18,6 +18,7 @@ import time
 
 from ..score_cache import fingerprint
 from .base import EVALUATORS, Evaluator
+from maskrcnn_benchmark.nas.arch import arch_to_str
 
 MAX_CHOICES = 10  # digit-string encoding
 
@@ -69,7 +70,7 @@ class SyntheticEvaluator(Evaluator):
     def evaluate(self, arch):
         if any(not 0 <= c < MAX_CHOICES for c in arch):
             raise ValueError(f"choices must be 0..{MAX_CHOICES - 1}, got {arch}")
-        key = "".join(map(str, arch))
+        key = arch_to_str(arch)
         if self.delay:
             time.sleep(self.delay)
         if self.kill_pattern is not None and self.kill_pattern.search(key):

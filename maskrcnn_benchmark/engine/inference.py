@@ -7,6 +7,7 @@ import torch
 from tqdm import tqdm
 
 from maskrcnn_benchmark.utils.comm import all_gather, get_world_size, is_main_process, synchronize
+from maskrcnn_benchmark.nas.arch import arch_to_str
 
 
 @torch.no_grad()
@@ -65,7 +66,7 @@ def inference(model, data_loader, dataset_name, iou_types=("bbox",), box_only=Fa
     logger = logger or logging.getLogger("maskrcnn_benchmark.inference")
     dataset = data_loader.dataset
     logger.info("evaluating %s (%d images)%s", dataset_name, len(dataset),
-                f" on path {''.join(map(str, arch))}" if arch is not None else "")
+                f" on path {arch_to_str(arch)}" if arch is not None else "")
     start = time.perf_counter()
     predictions = compute_on_dataset(model, data_loader, device, arch=arch, amp=amp,
                                      progress=progress)

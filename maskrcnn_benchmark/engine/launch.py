@@ -10,6 +10,7 @@ from maskrcnn_benchmark.utils.comm import get_rank, init_distributed, is_main_pr
 from maskrcnn_benchmark.utils.env import collect_env_info
 from maskrcnn_benchmark.utils.logger import setup_logger
 from maskrcnn_benchmark.utils.miscellaneous import mkdir, save_config, seed_all
+from maskrcnn_benchmark.nas.arch import arch_to_str
 
 
 def resolve_device(cfg_device):
@@ -59,7 +60,7 @@ def checkpoint_meta(cfg, model):
     arch = getattr(getattr(backbone, "body", None), "arch", None)
     return {
         "conv_body": cfg.MODEL.BACKBONE.CONV_BODY,
-        "arch": "supernet" if is_supernet else ("".join(map(str, arch)) if arch else ""),
+        "arch": "supernet" if is_supernet else (arch_to_str(arch) if arch else ""),
         "channel_split": CHANNEL_SPLIT,
         "code_version": maskrcnn_benchmark.__version__,
     }

@@ -7,7 +7,7 @@ path. The search servers and tools/test_net.py both go through `evaluate_path`'s
 import logging
 
 from maskrcnn_benchmark.nas import (
-    FlopsUniformPathSampler, UniformPathSampler, broadcast_arch, parse_arch, released_arch_name)
+    FlopsUniformPathSampler, UniformPathSampler, arch_to_str, broadcast_arch, parse_arch, released_arch_name)
 from maskrcnn_benchmark.utils.checkpoint import unwrap_model
 
 SAMPLINGS = ("uniform", "flops_uniform")
@@ -76,6 +76,6 @@ def prepare_supernet_path(cfg, model, device, distributed, logger=None):
     loader = make_bn_recalibration_loader(cfg)
     # Every rank recalibrates on the same batches, so their statistics agree.
     seen = recalibrate_path(model, arch, loader, device)
-    logger.info("recalibrated BN for path %s on %d images of %s", "".join(map(str, arch)), seen,
+    logger.info("recalibrated BN for path %s on %d images of %s", arch_to_str(arch), seen,
                 cfg.DATASETS.TRAIN[0])
     return arch

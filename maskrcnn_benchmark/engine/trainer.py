@@ -6,6 +6,7 @@ import time
 
 import torch
 
+from maskrcnn_benchmark.nas.arch import arch_to_str
 from maskrcnn_benchmark.utils.comm import get_world_size, reduce_dict
 from maskrcnn_benchmark.utils.metric_logger import MetricLogger
 from maskrcnn_benchmark.utils.metrics_writer import peak_memory_mb
@@ -58,7 +59,7 @@ def do_train(model, data_loader, optimizer, scheduler, checkpointer, device, che
         if sample_arch is not None:
             kwargs["arch"] = arch = tuple(sample_arch(iteration))
             if iteration % log_period == 0 or iteration == start_iter + 1:
-                logger.info("iter %d path %s", iteration, "".join(map(str, arch)))
+                logger.info("iter %d path %s", iteration, arch_to_str(arch))
         with autocast_context(device, amp):
             loss_dict = model(images, targets, **kwargs)
         losses = sum(loss_dict.values())

@@ -99,7 +99,10 @@ def parse_arch(value, size):
 
 
 def arch_to_str(arch):
-    """Digit-string form of an architecture: (2, 1, 0) -> "210"."""
+    """Digit-string form of an architecture: (2, 1, 0) -> "210"; a digit string is checked and kept.
+    The one encoder of architectures: keys, logs, messages and file names all use it."""
+    if isinstance(arch, str):
+        arch = [int(c) if c.isascii() and c.isdigit() else c for c in arch]
     out = []
     for pos, c in enumerate(arch):
         choice = _as_int(c)

@@ -38,6 +38,8 @@ import math
 import random
 from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
+from .arch import arch_to_str
+
 logger = logging.getLogger(__name__)
 
 Arch = Tuple[int, ...]
@@ -122,10 +124,8 @@ def _is_number(x):
 
 
 def arch_key(arch: ArchLike) -> str:
-    """The digit string of an architecture (its identity everywhere in the search)."""
-    if isinstance(arch, str):
-        return arch
-    return "".join(str(int(c)) for c in arch)
+    """The digit string of an architecture (its identity everywhere in the search): nas.arch's."""
+    return arch_to_str(arch)
 
 
 class EvolutionSearch:

@@ -17,6 +17,7 @@ from maskrcnn_benchmark.data.num_classes import resolve_num_classes  # noqa: E40
 from maskrcnn_benchmark.engine.launch import prepare_run  # noqa: E402
 from maskrcnn_benchmark.utils.checkpoint import unwrap_model  # noqa: E402
 from maskrcnn_benchmark.utils.comm import get_rank, get_world_size  # noqa: E402
+from maskrcnn_benchmark.nas.arch import arch_to_str
 
 
 def main():
@@ -31,7 +32,7 @@ def main():
 
         def draw(iteration):
             arch = tuple(sample(iteration))
-            paths.append("".join(map(str, arch)))
+            paths.append(arch_to_str(arch))
             return arch
         return draw
 

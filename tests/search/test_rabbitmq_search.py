@@ -21,6 +21,7 @@ from distributed_arch_search.transport.amqp import (BrokerConfigError, BrokerUna
 from distributed_arch_search.transport.rabbitmq_master import RabbitMQTransport
 
 from search_testlib import REPO, MasterThread, child_env, make_cfg, wait_for
+from maskrcnn_benchmark.nas.arch import arch_to_str
 
 pytestmark = pytest.mark.rabbitmq
 
@@ -204,7 +205,7 @@ def test_a_fresh_run_ignores_tasks_and_results_of_an_earlier_run(amqp_url, exper
 
     out = tmp_path / "out"
     cfg = make_cfg(experiment, out, amqp_url, EVOLUTION__NUM_GENERATIONS=1)
-    first = "".join(map(str, EvolutionSearch(*search_space(cfg), evolution_config(cfg)).next_generation()[0]))
+    first = arch_to_str(EvolutionSearch(*search_space(cfg), evolution_config(cfg)).next_generation()[0])
     names = QueueNames.for_experiment(experiment)
     RabbitMQTransport(experiment, amqp_url).close()  # declares the queues
     conn = pika.BlockingConnection(connection_parameters(amqp_url))

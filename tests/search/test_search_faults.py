@@ -26,6 +26,8 @@ from distributed_arch_search.search import CHECKPOINT_NAME, RESULTS_NAME, evolut
 from distributed_arch_search.transport.amqp import QueueNames, connection_parameters, delete_topology
 from distributed_arch_search.transport.rabbitmq_master import RabbitMQTransport
 
+from maskrcnn_benchmark.nas.arch import arch_to_str
+
 from broker_testing import OwnBroker
 from search_testlib import (REPO, MasterThread, Servers, assert_exactly_once, child_env, evaluation_counts,
                             make_cfg, search_opts, wait_for)
@@ -58,7 +60,7 @@ def first_generation(cfg):
     from maskrcnn_benchmark.nas.evolution import EvolutionSearch
 
     ea = EvolutionSearch(*search_space(cfg), evolution_config(cfg))
-    return ["".join(map(str, a)) for a in ea.next_generation()]
+    return [arch_to_str(a) for a in ea.next_generation()]
 
 
 def publish(url, queue, bodies):
