@@ -98,7 +98,7 @@ def plot(path, result):
                  f"Spearman rho {rho['value']:.2f}\n{result['num_archs']} architectures x "
                  f"{len(result['seeds'])} seeds", fontsize=9)
     ax.set_xlabel("supernet AP (inherited weights, BN recalibrated)")
-    ax.set_ylabel("stand-alone AP (trained from scratch)")
+    ax.set_ylabel("stand-alone AP (pre-trained and trained alone)")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="best")
     fig.tight_layout()
