@@ -34,13 +34,11 @@ def _base_parser(add_help):
     p.add_argument("--gpu", type=int, default=-1, help="GPU index to evaluate on; -1 for CPU (default)")
     p.add_argument("--amqp-url", default="", help="broker URL amqp[s]://user:password@host:port/vhost")
     p.add_argument("--heartbeat", type=int, default=60, help="AMQP heartbeat seconds (default 60)")
-    p.add_argument("--consumer-timeout-ms", type=int, default=86_400_000,
-                   help="per-consumer ack timeout asked of the broker (x-consumer-timeout; RabbitMQ >= "
-                        "3.12 honours it); 0 leaves the broker's setting (default 24 h). Tasks are "
-                        "acknowledged when their evaluation starts, so the timeout never cuts one short")
     p.add_argument("--progress-s", type=float, default=10.0,
                    help="seconds between the progress messages sent while evaluating; the master counts a "
                         "server silent for MASTER.SERVER_LOST_S as lost (default 10)")
+    p.add_argument("--poll-s", type=float, default=0.2,
+                   help="seconds an idle server waits between asking the tasks queue for a task (default 0.2)")
     p.add_argument("--reconnect-max-s", type=float, default=30.0, help="cap of the reconnect back-off")
     p.add_argument("--give-up-s", type=float, default=0.0,
                    help="exit when the broker stays unreachable this long (default 0: keep trying)")
@@ -93,7 +91,7 @@ def main(argv=None):
 
     runner = make_runner(args, scratch, server_id)
     server = RabbitMQServer(args.experiment, resolve_url(args.amqp_url), runner, heartbeat_s=args.heartbeat,
-                            consumer_timeout_ms=args.consumer_timeout_ms, progress_s=args.progress_s,
+                            progress_s=args.progress_s, poll_s=args.poll_s,
                             backoff=Backoff(cap=args.reconnect_max_s, give_up_after=args.give_up_s))
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: server.stop())

@@ -15,7 +15,8 @@ Queues of one experiment ``<exp>`` (all durable, declared identically by master 
 Messages are published persistent (delivery_mode 2) with publisher confirms and ``mandatory``, so a
 publish either reaches a durable queue or raises.
 
-**Who holds a task.** A server acknowledges a task as soon as its "started" message is confirmed,
+**Who holds a task.** A server takes a task with ``basic.get`` (no standing consumer, so none can go
+stale when a queue is deleted and declared again) and acknowledges it as soon as its "started" message is confirmed,
 before evaluating, and takes no other task until its result is published. So the broker's consumer
 acknowledgement timeout (``consumer_timeout``) never fires however long an evaluation takes, and a
 broker restart never requeues a task that is being (or was) evaluated. From then on the master is

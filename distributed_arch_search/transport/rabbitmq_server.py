@@ -5,9 +5,13 @@ main thread keeps servicing the connection (heartbeats, progress messages) howev
 takes. The worker never touches pika: it stores its result and wakes the main loop with
 ``connection.add_callback_threadsafe``.
 
-One task at a time. When a task arrives the server stops consuming, checks it, publishes "started"
-(confirmed), acknowledges the task and only then evaluates; every ``progress_s`` it sends "progress";
-it publishes the result (confirmed) and consumes again. Before evaluating it skips a task whose
+One task at a time. An idle server takes a task with ``basic.get`` every ``poll_s`` rather than
+holding a consumer: a consumer can be lost without a cancel when its quorum queue is deleted and
+declared again (a ``basic.consume`` racing the deletion registers on the new queue while the channel
+forgets it, and the task it is handed stays unacknowledged there, unseen), whereas a get on a deleted
+queue fails (404) and the server reconnects and declares the queues again. It checks the task,
+publishes "started" (confirmed), acknowledges the task and only then evaluates; every ``progress_s``
+it sends "progress"; it publishes the result (confirmed) and takes the next. Before evaluating it skips a task whose
 candidate the master has announced final ("done" notices on the fanout exchange), answers a task it
 has already evaluated from its own result cache, and refuses to evaluate one whose tries (attempt +
 broker delivery count) exceed the task's ``max_attempts`` (an error result says why). A malformed
@@ -38,11 +42,6 @@ RESULT_CACHE_SIZE = 1024
 FINAL_MEMORY = 100_000  # "done" notices remembered (candidates of all runs seen by this server)
 
 
-class ConsumerCancelledByBroker(pika.exceptions.AMQPChannelError):
-    def __str__(self):
-        return str(self.args[0])
-
-
 @dataclasses.dataclass
 class _Job:
     task: dict
@@ -61,20 +60,18 @@ def delivery_count(properties, redelivered):
 
 
 class RabbitMQServer:
-    def __init__(self, experiment, url, runner, heartbeat_s=60, consumer_timeout_ms=86_400_000,
-                 backoff=None, tls=None, progress_s=10.0):
+    def __init__(self, experiment, url, runner, heartbeat_s=60, backoff=None, tls=None, progress_s=10.0,
+                 poll_s=0.2):
         self.experiment = experiment
         self.names = QueueNames.for_experiment(experiment)
         self.url = url
         self.runner = runner  # .server_id, .run(task) -> result message (never raises)
         self._params = connection_parameters(url, heartbeat_s, **(tls or {}))
-        self._consumer_args = {"x-consumer-timeout": int(consumer_timeout_ms)} if consumer_timeout_ms else None
         self._backoff = backoff or Backoff()
         self.progress_s = float(progress_s)
+        self.poll_s = float(poll_s)
         self._connection = None
         self._channel = None
-        self._consumer_tag = None
-        self._cancelled = False
         self._job: Optional[_Job] = None
         self._cache = collections.OrderedDict()  # arch -> result message, for repeated tasks
         self._final = collections.OrderedDict()  # (run id, arch) of candidates the master made final
@@ -100,14 +97,11 @@ class RabbitMQServer:
                 try:
                     if self._connection is None:
                         self._connect()
-                    if self._job is None and self._consumer_tag is None:
-                        self._consumer_tag = self._channel.basic_consume(
-                            self.names.tasks, self._on_task, arguments=self._consumer_args)
-                    self._connection.process_data_events(time_limit=min(1.0, self.progress_s))
+                    took = self._job is None and self._take_task()
+                    wait = 0.0 if took else self.poll_s if self._job is None else min(1.0, self.progress_s)
+                    self._connection.process_data_events(time_limit=wait)  # notices, heartbeats, wake-ups
                     if not self._channel.is_open:
                         raise pika.exceptions.ChannelClosed(-1, "channel closed (see the broker log)")
-                    if self._cancelled and self._job is None:  # e.g. the queue was deleted: declare it again
-                        raise ConsumerCancelledByBroker("the broker cancelled the task consumer")
                     self._tend_job()
                     self._backoff.reset()
                 except RECONNECTABLE as e:
@@ -127,7 +121,6 @@ class RabbitMQServer:
             channel = connection.channel()
             channel.confirm_delivery()
             declare_topology(channel, self.names)
-            channel.basic_qos(prefetch_count=1)
             # Named under detnas.<exp>. (not amq.gen-*), so a user limited to ^detnas\. may declare it.
             notices = f"{self.names.notices}.{uuid.uuid4().hex[:12]}"
             channel.queue_declare(notices, exclusive=True, auto_delete=True)
@@ -137,14 +130,11 @@ class RabbitMQServer:
             if connection.is_open:
                 connection.close()
             raise
-        channel.add_on_cancel_callback(self._on_cancel)
         self._connection, self._channel = connection, channel
-        self._consumer_tag = None
-        self._cancelled = False
         logger.info("server %s connected to %s", self.runner.server_id, redact(self.url))
 
     def _drop(self):
-        connection, self._connection, self._channel, self._consumer_tag = self._connection, None, None, None
+        connection, self._connection, self._channel = self._connection, None, None
         if connection is not None and connection.is_open:
             try:
                 connection.close()
@@ -158,9 +148,6 @@ class RabbitMQServer:
                                      message_id=message["task_id"])
         self._channel.basic_publish("", queue or self.names.results, body, props, mandatory=True)
 
-    def _on_cancel(self, frame):
-        self._cancelled = True
-
     def _on_notice(self, channel, method, properties, body):
         try:
             notice = messages.decode(body, ("done",), self.experiment)
@@ -172,10 +159,16 @@ class RabbitMQServer:
             self._final.popitem(last=False)
 
     # ----------------------------------------------------------------------------- tasks
+    def _take_task(self):
+        """Get one waiting task and handle it; False when the queue is empty. A deleted tasks queue
+        raises ChannelClosedByBroker (404): the reconnect declares it again."""
+        method, properties, body = self._channel.basic_get(self.names.tasks)
+        if method is None:
+            return False
+        self._on_task(self._channel, method, properties, body)
+        return True
+
     def _on_task(self, channel, method, properties, body):
-        if self._job is not None:  # the consumer is cancelled while a job runs; never run two
-            channel.basic_nack(method.delivery_tag, requeue=True)
-            return
         try:
             task = messages.decode(body, ("task",), self.experiment)
         except messages.MessageError as e:
@@ -207,9 +200,6 @@ class RabbitMQServer:
                 tries=tries, evaluator=getattr(self.runner, "evaluator_name", "")))
             channel.basic_ack(method.delivery_tag)
             return
-        # Stop consuming first: once acknowledged the task no longer counts against prefetch.
-        channel.basic_cancel(self._consumer_tag)
-        self._consumer_tag = None
         self._publish(messages.started_message(task, self.runner.server_id, method.redelivered, count))
         channel.basic_ack(method.delivery_tag)  # from here on the master accounts for this task
         job = _Job(task, tries, last_progress=time.monotonic())

@@ -179,7 +179,7 @@ def test_search_config(tmp_path):
 
 def test_server_arguments_and_evaluator_registry(tmp_path):
     args = parse_server_args(["--evaluator", "synthetic", "--delay", "0.5", "--gpu", "1"])
-    assert (args.delay, args.gpu, args.consumer_timeout_ms) == (0.5, 1, 86_400_000)
+    assert (args.delay, args.gpu, args.poll_s) == (0.5, 1, 0.2)
     with pytest.raises(SystemExit):
         parse_server_args(["--evaluator", "no-such-evaluator"])
     with pytest.raises(SystemExit):

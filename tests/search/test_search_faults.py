@@ -193,7 +193,7 @@ def test_slow_candidates_outlive_the_ack_timeout(own_broker, own_servers, tmp_pa
     experiment = f"slow-{soak_round}-{os.getpid()}"
     out = tmp_path / "out"
     for _ in range(2):
-        own_servers.start(experiment, out, "--delay", str(2.5 * ACK_TIMEOUT_MS / 1000), "--consumer-timeout-ms", "0")
+        own_servers.start(experiment, out, "--delay", str(2.5 * ACK_TIMEOUT_MS / 1000))
     cfg = make_cfg(experiment, out, own_broker.url, EVOLUTION__POPULATION_SIZE=4, EVOLUTION__NUM_GENERATIONS=1,
                    EVOLUTION__NUM_PARENTS=2, EVOLUTION__NUM_MUTANTS=1, EVOLUTION__NUM_CROSSOVERS=1)
     m = MasterThread(cfg)
