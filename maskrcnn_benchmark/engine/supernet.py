@@ -7,7 +7,8 @@ path. The search servers and tools/test_net.py both go through `evaluate_path`'s
 import logging
 
 from maskrcnn_benchmark.nas import (
-    FlopsUniformPathSampler, UniformPathSampler, arch_to_str, broadcast_arch, parse_arch, released_arch_name)
+    FlopsUniformPathSampler, UniformPathSampler, arch_to_str, batch_norm_layers, broadcast_arch, parse_arch,
+    released_arch_name)
 from maskrcnn_benchmark.utils.checkpoint import unwrap_model
 
 SAMPLINGS = ("uniform", "flops_uniform")
@@ -60,11 +61,18 @@ def recalibrate_path(model, arch, loader, device, progress=True):
     from maskrcnn_benchmark.nas import recalibrate_bn
 
     arch = tuple(arch)
+    net = unwrap_model(model)
+    in_backbone = set(batch_norm_layers(net.backbone))
+    if all(bn in in_backbone for bn in batch_norm_layers(net)):
+        # A BN's input depends only on the layers before it: with every BN in the backbone (and FPN)
+        # the proposal and box heads need not run; the statistics are the same.
+        def forward(m, batch):
+            m.backbone_features(batch[0].to(device), arch)
+    else:
+        def forward(m, batch):
+            m(batch[0].to(device), arch=arch)
 
-    def forward(m, batch):
-        m(batch[0].to(device), arch=arch)
-
-    return recalibrate_bn(unwrap_model(model), loader, forward, progress=progress)
+    return recalibrate_bn(net, loader, forward, progress=progress)
 
 
 def prepare_supernet_path(cfg, model, device, distributed, logger=None):

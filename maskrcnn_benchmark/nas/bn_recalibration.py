@@ -2,14 +2,14 @@
 
 Supernet running statistics mix every path trained, so before evaluating a path its BN statistics
 are recomputed on a few training batches. Rather than a momentum average, every BN layer ends with
-the exact mean and unbiased variance of all the inputs it saw: forward pre-hooks accumulate, per
-channel and in float64, the count, mean and sum of squared deviations of each batch, merged across
-batches with Chan et al.'s parallel formula (stable where sum-of-squares would cancel).
+the exact mean and unbiased variance of all the inputs it saw: each BN's train-mode forward already
+computes its batch's per-channel mean and variance, which are kept and merged across batches in
+float64 with Chan et al.'s parallel formula (stable where sum-of-squares would cancel).
 """
 import itertools
-import types
 
 import torch
+import torch.nn.functional as F
 from torch.nn.modules.batchnorm import _BatchNorm
 from tqdm import tqdm
 
@@ -23,14 +23,12 @@ class _ChannelMoments:
         self.m2 = None
         self.calls = 0
 
-    def add(self, x):
-        x = x.detach().to(torch.float64)
-        dims = [d for d in range(x.dim()) if d != 1]
-        n = x.numel() // x.shape[1]
+    def add(self, n, mean, unbiased_var):
+        """Merge one batch of `n` values per channel (its mean and unbiased variance)."""
         if n == 0:
             return
-        mean = x.mean(dim=dims)
-        m2 = ((x - mean.view(1, -1, *([1] * (x.dim() - 2)))) ** 2).sum(dim=dims)
+        mean = mean.to(torch.float64)
+        m2 = unbiased_var.to(torch.float64) * (n - 1)
         self.calls += 1
         if self.count == 0:
             self.count, self.mean, self.m2 = n, mean, m2
@@ -40,6 +38,20 @@ class _ChannelMoments:
         self.mean = self.mean + delta * (n / total)
         self.m2 = self.m2 + m2 + delta ** 2 * (self.count * n / total)
         self.count = total
+
+
+def _measuring_forward(bn, moments, on_input):
+    """A local (never synchronised) train-mode forward of `bn` that also hands its batch statistics
+    to `moments`: with momentum 1 the scratch buffers come back holding exactly the batch's mean and
+    unbiased variance, so one batch_norm call both normalises and measures."""
+    def forward(x):
+        on_input(x)
+        mean = torch.zeros_like(bn.running_mean)
+        var = torch.ones_like(bn.running_var)
+        out = F.batch_norm(x, mean, var, bn.weight, bn.bias, True, 1.0, bn.eps)
+        moments.add(x.numel() // x.shape[1], mean, var)
+        return out
+    return forward
 
 
 def batch_norm_layers(model):
@@ -70,20 +82,15 @@ def recalibrate_bn(model, batches, forward_fn, num_batches=None, progress=True):
     samples = 0
     first_input_seen = [False]
 
-    def make_hook(bn):
-        def hook(module, inputs):
-            x = inputs[0]
-            moments[bn].add(x)
-            if not first_input_seen[0]:
-                first_input_seen[0] = True
-                nonlocal samples
-                samples += x.shape[0]
-        return hook
+    def on_input(x):
+        nonlocal samples
+        if not first_input_seen[0]:
+            first_input_seen[0] = True
+            samples += x.shape[0]
 
-    handles = [bn.register_forward_pre_hook(make_hook(bn)) for bn in bns]
     for bn in bns:
         # instance attribute shadows the class's forward: local batch statistics, no collective
-        bn.forward = types.MethodType(_BatchNorm.forward, bn)
+        bn.forward = _measuring_forward(bn, moments[bn], on_input)
     try:
         for bn in bns:
             bn.reset_running_stats()
@@ -110,8 +117,6 @@ def recalibrate_bn(model, batches, forward_fn, num_batches=None, progress=True):
             if bn.num_batches_tracked is not None:
                 bn.num_batches_tracked.fill_(mom.calls)
     finally:
-        for h in handles:
-            h.remove()
         for bn in bns:
             del bn.forward
         for m, was_training in modes.items():

@@ -25,8 +25,7 @@ class GeneralizedRCNN(nn.Module):
     def forward(self, images, targets=None, arch=None):
         if self.training and targets is None:
             raise ValueError("GeneralizedRCNN in training mode needs targets")
-        images = to_image_list(images, self.size_divisible)
-        features = self.backbone(images.tensors, **self._backbone_kwargs(arch))
+        images, features = self.backbone_features(images, arch)
         proposals, proposal_losses = self.rpn(images, features, targets)
         if self.roi_heads is not None:
             _, result, detector_losses = self.roi_heads(features, proposals, targets)
@@ -35,6 +34,11 @@ class GeneralizedRCNN(nn.Module):
         if self.training:
             return {**detector_losses, **proposal_losses}
         return result
+
+    def backbone_features(self, images, arch=None):
+        """(the batched ImageList, the backbone's feature maps): the first part of forward()."""
+        images = to_image_list(images, self.size_divisible)
+        return images, self.backbone(images.tensors, **self._backbone_kwargs(arch))
 
     def _backbone_kwargs(self, arch):
         if getattr(self.backbone, "is_supernet", False):
