@@ -43,10 +43,10 @@ MAX_FLOPS = "300M"
 # "default" fits the 20-minute budget of a 2-core CPU; "tiny" is the smoke test's size.
 SCALES = {
     "default": dict(
-        shapes_train=1200, shapes_minival=200, search_val=200, min_image=96, max_image=128,
+        shapes_train=1200, shapes_minival=200, search_val=100, min_image=96, max_image=128,
         cls_classes=8, cls_train=100, cls_val=20, cls_image=48, cls_batch=32,
         cls_supernet_iters=300, cls_fixed_iters=100, cls_lr=0.02,
-        det_batch=8, det_lr=0.04, supernet_iters=800, retrain_iters=500, retrain_seeds=2,
+        det_batch=8, det_lr=0.04, supernet_iters=800, retrain_iters=400, retrain_seeds=2,
         bn_recal_images=64, seeds=3, population=6, generations=5, parents=3, mutants=2, crossovers=2,
         top_k=4, workers=2, drawn_images=4,
     ),
