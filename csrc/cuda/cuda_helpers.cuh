@@ -1,6 +1,7 @@
 // Shared pieces of the CUDA kernels: launch geometry and a grid-stride loop. Only c10 CUDA headers are
 // used (not ATen/cuda/CUDAContext.h), so a toolkit without the cuBLAS/cuSPARSE headers can build them.
 #pragma once
+#include <ATen/ATen.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAStream.h>
 #include <c10/cuda/CUDAGuard.h>
@@ -66,8 +67,25 @@ __device__ __forceinline__ BinIndex<index_t> decode_bin_index(
   return r;
 }
 
-// Valid batch index of a RoI, or -1: a bad index makes the RoI contribute nothing instead of reading out of
-// bounds (the CPU kernels raise an error for it; checking on the device would need a synchronisation).
+// Raise, with the CPU kernels' message, when a RoI's batch index (column 0) is NaN or outside
+// [0, batch_size): one reduction and one device-to-host copy before the launch.
+inline void check_roi_batch_indices(const char* op, const at::Tensor& rois, int64_t batch_size) {
+  if (rois.size(0) == 0) {
+    return;
+  }
+  const auto index = rois.select(1, 0);
+  const auto bad = at::logical_not(at::logical_and(index >= 0, index < static_cast<double>(batch_size)));
+  if (!bad.any().item<bool>()) {
+    return;
+  }
+  const int64_t k = bad.to(at::kInt).argmax().item<int64_t>();  // the first bad row
+  TORCH_CHECK(
+      false, op, ": rois[", k, ", 0] is the batch index and must lie in [0, ", batch_size, "), got ",
+      index[k].item<double>());
+}
+
+// Valid batch index of a RoI, or -1: never reached after check_roi_batch_indices, kept so a kernel can
+// never read out of bounds.
 template <typename T>
 __device__ __forceinline__ int64_t roi_batch_index(T value, int64_t batch_size) {
   const float b = static_cast<float>(value);

@@ -110,6 +110,7 @@ at::Tensor roi_align_forward_cuda(
     return output;
   }
   TORCH_CHECK(input.numel() > 0, "roi_align: input must not be empty when there are RoIs, got shape ", input.sizes());
+  check_roi_batch_indices("roi_align", rois, input.size(0));
   auto input_c = input.contiguous();
   auto rois_c = rois.contiguous();
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
@@ -142,6 +143,7 @@ at::Tensor roi_align_backward_cuda(
   if (total == 0 || grad_acc.numel() == 0) {
     return grad_acc.to(grad.scalar_type());
   }
+  check_roi_batch_indices("roi_align backward", rois, batch_size);
   auto grad_c = grad.contiguous();
   auto rois_c = rois.contiguous();
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();

@@ -96,6 +96,7 @@ std::tuple<at::Tensor, at::Tensor> roi_pool_forward_cuda(
     return std::make_tuple(output, argmax);
   }
   TORCH_CHECK(input.numel() > 0, "roi_pool: input must not be empty when there are RoIs, got shape ", input.sizes());
+  check_roi_batch_indices("roi_pool", rois, input.size(0));
   auto input_c = input.contiguous();
   auto rois_c = rois.contiguous();
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
@@ -131,6 +132,7 @@ at::Tensor roi_pool_backward_cuda(
   if (total == 0 || grad_acc.numel() == 0) {
     return grad_acc.to(grad.scalar_type());
   }
+  check_roi_batch_indices("roi_pool backward", rois, batch_size);
   auto grad_c = grad.contiguous();
   auto rois_c = rois.contiguous();
   auto argmax_c = argmax.contiguous();

@@ -98,3 +98,16 @@ def test_module_and_repr():
 def test_bad_inputs_raise(make, match):
     with pytest.raises((RuntimeError, ValueError), match=match):
         make()
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("index", [1.0, -1.0, float("nan")])
+def test_out_of_range_batch_index_raises_on_every_backend(device, index):
+    x = torch.randn(1, 4, 10, 10, device=device)
+    rois = torch.tensor([[0.0, 0, 0, 4, 4], [index, 1, 1, 5, 5]], device=device)
+    with pytest.raises(RuntimeError, match=r"roi_pool: rois\[1, 0\] is the batch index and must lie in \[0, 1\)"):
+        roi_pool(x, rois, 2, 1.0)
+    grad = torch.ones(2, 4, 2, 2, device=device)
+    argmax = torch.zeros(2, 4, 2, 2, dtype=torch.int32, device=device)
+    with pytest.raises(RuntimeError, match=r"roi_pool backward: rois\[1, 0\] is the batch index"):
+        torch.ops.maskrcnn_benchmark._roi_pool_backward(grad, rois, argmax, 1.0, 2, 2, 1, 4, 10, 10)
