@@ -39,7 +39,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from contextlib import nullcontext
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -52,6 +51,7 @@ from torchvision.models.detection import fasterrcnn_resnet50_fpn  # noqa: E402
 from torchvision.ops.misc import FrozenBatchNorm2d as TorchvisionFrozenBatchNorm2d  # noqa: E402
 
 from maskrcnn_benchmark.config import load_config  # noqa: E402
+from maskrcnn_benchmark.engine.amp import autocast_context  # noqa: E402
 from maskrcnn_benchmark.layers import FrozenBatchNorm2d  # noqa: E402
 from maskrcnn_benchmark.modeling.detector import build_detection_model  # noqa: E402
 from maskrcnn_benchmark.structures.bounding_box import BoxList  # noqa: E402
@@ -337,14 +337,6 @@ def model_targets(kind, targets, height, width, device):
 # ---------------------------------------------------------------------------------------------
 # Steps
 # ---------------------------------------------------------------------------------------------
-
-def autocast_context(device, amp):
-    if not amp:
-        return nullcontext()
-    # float16 on CUDA (the usual AMP); bfloat16 on CPU, whose float16 kernels are few and slow
-    dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-    return torch.autocast(device.type, dtype=dtype)
-
 
 def sync(device):
     if device.type == "cuda":

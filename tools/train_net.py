@@ -19,7 +19,8 @@ from maskrcnn_benchmark.engine.amp import resolve_amp  # noqa: E402
 from maskrcnn_benchmark.engine.launch import (  # noqa: E402
     build_checkpointer, build_model_on_device, prepare_run, run_tests)
 from maskrcnn_benchmark.engine.supernet import make_arch_sampler  # noqa: E402
-from maskrcnn_benchmark.engine.trainer import do_train, make_grad_scaler  # noqa: E402
+from maskrcnn_benchmark.engine.amp import make_grad_scaler  # noqa: E402
+from maskrcnn_benchmark.engine.trainer import do_train  # noqa: E402
 from maskrcnn_benchmark.data import make_data_loader  # noqa: E402
 from maskrcnn_benchmark.solver import make_lr_scheduler, make_optimizer  # noqa: E402
 from maskrcnn_benchmark.utils.cli import config_key_predicate, parse_args_with_overrides  # noqa: E402

@@ -113,18 +113,13 @@ class DetectorEvaluator(Evaluator):
                            torch.device(self.device).type, torch.__version__)
 
     def evaluate(self, arch):
-        from maskrcnn_benchmark.data.datasets.evaluation import evaluate
-        from maskrcnn_benchmark.engine.inference import compute_on_dataset
-        from maskrcnn_benchmark.engine.supernet import recalibrate_path
+        from maskrcnn_benchmark.engine.supernet import evaluate_path
 
-        recalibrate_path(self.model, arch, self.recal_batches, self.device, progress=False)
-        predictions = compute_on_dataset(self.model, self.test_batches, self.device, arch=arch,
-                                         progress=False)
-        folder = os.path.join(self.scratch_dir, "last_eval")
-        os.makedirs(folder, exist_ok=True)
-        results = evaluate(self.test_batches.dataset, predictions, folder, iou_types=("bbox",),
-                           backend=self.cfg.TEST.COCO_EVAL_BACKEND)
-        bbox = results["bbox"]
+        name = self.test_name
+        results = evaluate_path(self.model, arch, self.recal_batches, {name: self.test_batches}, self.device,
+                                {name: os.path.join(self.scratch_dir, "last_eval")}, progress=False,
+                                coco_eval_backend=self.cfg.TEST.COCO_EVAL_BACKEND)
+        bbox = results[name]["bbox"]
         if self.device.startswith("cuda"):
             torch.cuda.empty_cache()
         return {"ap": bbox["AP"], "ap50": bbox["AP50"], "ap75": bbox["AP75"]}

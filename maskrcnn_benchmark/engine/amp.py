@@ -67,3 +67,15 @@ def resolve_amp(setting, device, logger_=None, native_bf16=None):
             "emulated and training is much slower (measured %s); set SOLVER.AMP auto or False",
             SLOW_CPU_HINT)
     return True
+
+
+def autocast_context(device, enabled):
+    """float16 autocast on CUDA, bfloat16 on CPU (float16 matmuls are slow there)."""
+    device = torch.device(device)
+    dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+    return torch.autocast(device_type=device.type, dtype=dtype, enabled=enabled)
+
+
+def make_grad_scaler(device, amp):
+    # Loss scaling only matters for float16; bfloat16 has float32's range.
+    return torch.amp.GradScaler("cuda", enabled=amp and torch.device(device).type == "cuda")

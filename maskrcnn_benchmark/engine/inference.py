@@ -6,6 +6,7 @@ import time
 import torch
 from tqdm import tqdm
 
+from maskrcnn_benchmark.engine.amp import autocast_context
 from maskrcnn_benchmark.utils.comm import all_gather, get_world_size, is_main_process, synchronize
 from maskrcnn_benchmark.nas.arch import arch_to_str
 
@@ -13,8 +14,6 @@ from maskrcnn_benchmark.nas.arch import arch_to_str
 @torch.no_grad()
 def compute_on_dataset(model, data_loader, device, arch=None, amp=False, progress=True):
     """Predictions of this process's share of the data: {dataset index: BoxList on the CPU}."""
-    from .trainer import autocast_context
-
     model.eval()
     results = {}
     kwargs = {"arch": tuple(arch)} if arch is not None else {}
@@ -85,3 +84,16 @@ def inference(model, data_loader, dataset_name, iou_types=("bbox",), box_only=Fa
         logger.info("%s %s: %s", dataset_name, iou_type,
                     "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
     return results
+
+
+def evaluate_loaders(model, loaders, device, output_folders=None, **inference_kwargs):
+    """inference() on each of `loaders` ({dataset name: loader}); {name: metrics} on the main process,
+    {} elsewhere. `output_folders` ({name: folder}) receive the predictions and COCO results."""
+    output_folders = output_folders or {}
+    all_results = {}
+    for name, loader in loaders.items():
+        results = inference(model, loader, name, device=device, output_folder=output_folders.get(name),
+                            **inference_kwargs)
+        if results is not None:
+            all_results[name] = results
+    return all_results

@@ -75,26 +75,24 @@ def build_checkpointer(cfg, model, optimizer=None, scheduler=None, scaler=None, 
 def run_tests(cfg, model, device, distributed, logger):
     """Evaluate on every DATASETS.TEST split; returns {dataset: metrics} on the main process."""
     from maskrcnn_benchmark.data import make_data_loader
-    from .inference import inference
     from .amp import resolve_amp
-    from .supernet import prepare_supernet_path
+    from .inference import evaluate_loaders
+    from .supernet import configured_arch, evaluate_path, make_bn_recalibration_loader
 
-    amp = resolve_amp(cfg.SOLVER.AMP, device, logger)
-    iou_types = ("bbox",) + (("segm",) if cfg.MODEL.MASK_ON else ())
+    loaders = dict(zip(cfg.DATASETS.TEST, make_data_loader(cfg, is_train=False, is_distributed=distributed)))
+    folders = {name: os.path.join(cfg.OUTPUT_DIR, "inference", name) for name in loaders} if cfg.OUTPUT_DIR else {}
     # RetinaNet sets RPN_ONLY but its outputs are detections, not proposals.
-    box_only = cfg.MODEL.RPN_ONLY and not cfg.MODEL.RETINANET_ON
-    arch = prepare_supernet_path(cfg, model, device, distributed, logger)
-    all_results = {}
-    for name, loader in zip(cfg.DATASETS.TEST,
-                            make_data_loader(cfg, is_train=False, is_distributed=distributed)):
-        folder = os.path.join(cfg.OUTPUT_DIR, "inference", name) if cfg.OUTPUT_DIR else None
-        results = inference(model, loader, name, iou_types=iou_types, box_only=box_only,
-                            device=device, output_folder=folder, arch=arch, amp=amp,
-                            coco_eval_backend=cfg.TEST.COCO_EVAL_BACKEND,
-                            logger=logger)
-        if results is not None:
-            all_results[name] = results
-            if folder:
-                with open(os.path.join(folder, "metrics.json"), "w") as f:
-                    json.dump(results, f, indent=2)
+    kwargs = dict(iou_types=("bbox",) + (("segm",) if cfg.MODEL.MASK_ON else ()),
+                  box_only=cfg.MODEL.RPN_ONLY and not cfg.MODEL.RETINANET_ON,
+                  amp=resolve_amp(cfg.SOLVER.AMP, device, logger), coco_eval_backend=cfg.TEST.COCO_EVAL_BACKEND,
+                  logger=logger)
+    if getattr(unwrap_model(model).backbone, "is_supernet", False):
+        all_results = evaluate_path(model, configured_arch(cfg, model), make_bn_recalibration_loader(cfg), loaders,
+                                    device, folders, **kwargs)
+    else:
+        all_results = evaluate_loaders(model, loaders, device, folders, **kwargs)
+    for name, results in all_results.items():
+        if name in folders:
+            with open(os.path.join(folders[name], "metrics.json"), "w") as f:
+                json.dump(results, f, indent=2)
     return all_results

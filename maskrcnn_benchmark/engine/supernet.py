@@ -2,7 +2,7 @@
 
 Evaluating a path of a supernet means recomputing its BN statistics first (they mix every path
 trained) on a fixed, seeded subset of the training split, then running ordinary inference with that
-path. The search servers and tools/test_net.py both go through `evaluate_path`'s pieces here.
+path. The search servers' detector evaluator and tools/test_net.py both call `evaluate_path`.
 """
 import logging
 
@@ -73,6 +73,20 @@ def recalibrate_path(model, arch, loader, device, progress=True):
             m(batch[0].to(device), arch=arch)
 
     return recalibrate_bn(net, loader, forward, progress=progress)
+
+
+def evaluate_path(model, arch, recal_batches, test_loaders, device, output_folders=None, progress=True,
+                  logger=None, **inference_kwargs):
+    """The metrics of one supernet path: BN statistics recomputed for `arch` on `recal_batches`, then
+    inference and COCO evaluation on each of `test_loaders` ({name: loader}); {name: metrics} on the
+    main process. Every rank must get the same `recal_batches`, so their statistics agree."""
+    from .inference import evaluate_loaders
+
+    logger = logger or logging.getLogger(__name__)
+    seen = recalibrate_path(model, arch, recal_batches, device, progress=progress)
+    logger.info("recalibrated BN for path %s on %d images", arch_to_str(arch), seen)
+    return evaluate_loaders(model, test_loaders, device, output_folders, arch=arch, progress=progress,
+                            logger=logger, **inference_kwargs)
 
 
 def prepare_supernet_path(cfg, model, device, distributed, logger=None):

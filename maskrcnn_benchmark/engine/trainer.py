@@ -6,6 +6,7 @@ import time
 
 import torch
 
+from maskrcnn_benchmark.engine.amp import autocast_context, make_grad_scaler
 from maskrcnn_benchmark.nas.arch import arch_to_str
 from maskrcnn_benchmark.utils.comm import get_world_size, reduce_dict
 from maskrcnn_benchmark.utils.metric_logger import MetricLogger
@@ -14,18 +15,6 @@ from maskrcnn_benchmark.utils.metrics_writer import peak_memory_mb
 
 class NonFiniteLossError(FloatingPointError):
     pass
-
-
-def autocast_context(device, enabled):
-    """float16 autocast on CUDA, bfloat16 on CPU (float16 matmuls are slow there)."""
-    device = torch.device(device)
-    dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
-    return torch.autocast(device_type=device.type, dtype=dtype, enabled=enabled)
-
-
-def make_grad_scaler(device, amp):
-    # Loss scaling only matters for float16; bfloat16 has float32's range.
-    return torch.amp.GradScaler("cuda", enabled=amp and torch.device(device).type == "cuda")
 
 
 def do_train(model, data_loader, optimizer, scheduler, checkpointer, device, checkpoint_period,
