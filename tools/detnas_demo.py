@@ -35,9 +35,11 @@ sys.path.insert(0, REPO)
 
 import demo_report  # noqa: E402  (tools/, beside this file)
 
+from maskrcnn_benchmark.nas.arch import RELEASED_ARCHS, arch_to_str  # noqa: E402
+
 SEARCH_CONFIG = "configs/quick_schedules/e2e_faster_rcnn_detnas_fpn_300M_search_shapes.yaml"
 RETRAIN_CONFIG = "configs/quick_schedules/e2e_faster_rcnn_detnas_fpn_300M_shapes.yaml"
-RELEASED = "21202112331300313132"  # DetNAS FPN-300M, as released with the paper
+RELEASED = arch_to_str(RELEASED_ARCHS["FPN-300M"][1])  # DetNAS FPN-300M, as released with the paper
 MAX_FLOPS = "300M"
 
 # "default" fits the 20-minute budget of a 2-core CPU; "tiny" is the smoke test's size.
