@@ -34,7 +34,7 @@ from maskrcnn_benchmark.nas.evolution import (EvolutionConfig, EvolutionSearch, 
 
 from . import report
 from .arch_search_config import SearchConfigError, load_search_config, parse_flops
-from .test_server import default_output_dir, setup_logging
+from .outputs import default_output_dir, setup_logging
 from .transport.amqp import URL_ENV, BrokerConfigError, BrokerUnavailable, resolve_url
 from .transport.local import LocalWorkerError
 

@@ -115,7 +115,7 @@ def fixed_list_opts(archs):
 def run_cli(args, run, log_name):
     """A study's command line: logging to OUTPUT_DIR/`log_name` and stderr, `run(args)`, and an error
     message (exit 2) instead of a traceback for what a user can fix."""
-    from .test_server import setup_logging
+    from .outputs import setup_logging
 
     os.makedirs(args.output_dir, exist_ok=True)
     setup_logging(args.log_level, os.path.join(args.output_dir, log_name))

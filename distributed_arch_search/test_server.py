@@ -10,70 +10,17 @@ host-pid-gpuN (or -cpu); its logs and scratch files go to <output-dir>/servers/<
 Ctrl-C stops it; an unfinished task goes back to the queue. Several servers may run on one machine
 (see run_server.sh). The same argument list configures the local backend's worker processes.
 """
-import argparse
 import logging
 import os
 import signal
 import sys
 
-from .evaluators import EVALUATORS
+from .outputs import default_output_dir, setup_logging
 from .runner import make_runner, server_identity, server_scratch_dir
+from .server_args import parse_server_args
 from .transport.amqp import Backoff, BrokerConfigError, BrokerUnavailable, QueueNames, resolve_url
 
 logger = logging.getLogger("distributed_arch_search.server")
-
-
-def _base_parser(add_help):
-    p = argparse.ArgumentParser(prog="python -m distributed_arch_search.test_server", add_help=add_help,
-                                description="DetNAS architecture evaluation server.")
-    p.add_argument("--evaluator", required=True,
-                   help=f"evaluator name; known: {', '.join(sorted(EVALUATORS))}")
-    p.add_argument("--experiment", default="", help="experiment name (names the queues detnas.<exp>.*)")
-    p.add_argument("--output-dir", default="", help="folder for server logs and scratch files "
-                   "(default output/search/<experiment>)")
-    p.add_argument("--gpu", type=int, default=-1, help="GPU index to evaluate on; -1 for CPU (default)")
-    p.add_argument("--amqp-url", default="", help="broker URL amqp[s]://user:password@host:port/vhost")
-    p.add_argument("--heartbeat", type=int, default=60, help="AMQP heartbeat seconds (default 60)")
-    p.add_argument("--progress-s", type=float, default=10.0,
-                   help="seconds between the progress messages sent while evaluating; the master counts a "
-                        "server silent for MASTER.SERVER_LOST_S as lost (default 10)")
-    p.add_argument("--poll-s", type=float, default=0.2,
-                   help="seconds an idle server waits between asking the tasks queue for a task (default 0.2)")
-    p.add_argument("--reconnect-max-s", type=float, default=30.0, help="cap of the reconnect back-off")
-    p.add_argument("--give-up-s", type=float, default=0.0,
-                   help="exit when the broker stays unreachable this long (default 0: keep trying)")
-    p.add_argument("--score-cache", default="",
-                   help="folder of the score cache shared by servers (scores.jsonl): an architecture "
-                        "already scored by an evaluator of the same fingerprint is not evaluated again")
-    p.add_argument("--log-level", default="INFO")
-    return p
-
-
-def parse_server_args(argv=None):
-    """Parse in two steps: the evaluator name picks which evaluator options exist."""
-    argv = list(sys.argv[1:] if argv is None else argv)
-    known, _ = _base_parser(add_help=False).parse_known_args(argv)
-    parser = _base_parser(add_help=True)
-    if known.evaluator not in EVALUATORS:
-        parser.error(f"unknown --evaluator {known.evaluator!r}; known: {', '.join(sorted(EVALUATORS))}")
-    EVALUATORS[known.evaluator].add_arguments(parser.add_argument_group(f"evaluator {known.evaluator!r}"))
-    return parser.parse_args(argv)
-
-
-def default_output_dir(experiment):
-    return os.path.join("output", "search", experiment or "local")
-
-
-def setup_logging(level, log_file=None):
-    handlers = [logging.StreamHandler(sys.stderr)]
-    if log_file:
-        handlers.append(logging.FileHandler(log_file))
-    logging.basicConfig(level=getattr(logging, str(level).upper(), logging.INFO), handlers=handlers,
-                        format="%(asctime)s %(name)s %(levelname)s: %(message)s", force=True)
-    # pika narrates every connection at INFO and every failed reconnect at ERROR; our own warning per
-    # retry says the same in one line. --log-level DEBUG brings pika's account back.
-    debug = str(level).upper() == "DEBUG"
-    logging.getLogger("pika").setLevel(logging.INFO if debug else logging.CRITICAL)
 
 
 def main(argv=None):

@@ -154,7 +154,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     import logging
 
-    from distributed_arch_search.test_server import setup_logging
+    from distributed_arch_search.outputs import setup_logging
     from distributed_arch_search.transport.amqp import redact, resolve_url
 
     setup_logging("WARNING")

@@ -23,7 +23,8 @@ logger = logging.getLogger(__name__)
 def _worker_main(index, server_argv, experiment, output_dir, task_q, result_q, parent_pid):
     # Imported here: this runs in a fresh (spawned) interpreter.
     from ..runner import make_runner, server_identity, server_scratch_dir
-    from ..test_server import parse_server_args, setup_logging
+    from ..outputs import setup_logging
+    from ..server_args import parse_server_args
 
     args = parse_server_args(server_argv)
     server_id = server_identity(args.gpu)
@@ -89,7 +90,7 @@ class LocalTransport(Transport):
 
     def _check_arguments(self):
         from ..evaluators import EVALUATORS
-        from ..test_server import parse_server_args
+        from ..server_args import parse_server_args
 
         if not any(a == "--evaluator" or a.startswith("--evaluator=") for a in self._server_argv):
             raise ValueError(

@@ -10,7 +10,7 @@ from distributed_arch_search.arch_search_config import SearchConfigError, load_s
 from distributed_arch_search.evaluators import EVALUATORS, EvaluationError, check_metrics
 from distributed_arch_search.report import write_json_atomic
 from distributed_arch_search.search import search_space
-from distributed_arch_search.test_server import parse_server_args
+from distributed_arch_search.server_args import parse_server_args
 from distributed_arch_search.transport.amqp import (DEFAULT_URL, URL_ENV, BrokerConfigError, QueueNames,
                                                     connection_parameters, redact, resolve_url)
 
