@@ -136,7 +136,7 @@ def test_perfect_masks_give_segm_ap_one(dataset, tmp_path):
 
 
 def test_mask_head_output_is_pasted(dataset, tmp_path):
-    """[N, 1, M, M] probabilities go through modeling's Masker into the image."""
+    """[N, 1, M, M] probabilities go through structures' Masker into the image."""
     preds = _gt_predictions(dataset, scale=1.0)
     for p in preds.values():
         p.add_field("mask", torch.ones(len(p), 1, 28, 28))  # the whole box

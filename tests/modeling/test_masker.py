@@ -3,7 +3,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from maskrcnn_benchmark.modeling.roi_heads.mask_head.inference import Masker, MaskPostProcessor
+from maskrcnn_benchmark.modeling.roi_heads.mask_head.inference import MaskPostProcessor
+from maskrcnn_benchmark.structures.mask_paste import Masker
 from maskrcnn_benchmark.structures.bounding_box import BoxList
 
 

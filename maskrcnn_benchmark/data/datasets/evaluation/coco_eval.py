@@ -47,7 +47,7 @@ def _binary_masks(prediction, height, width):
     if tuple(masks.shape[-2:]) != (height, width):
         # Mask-head output ([N, 1, M, M] probabilities): paste each into its box. Imported here so
         # that box evaluation does not load the modeling package.
-        from maskrcnn_benchmark.modeling.roi_heads.mask_head.inference import Masker
+        from maskrcnn_benchmark.structures.mask_paste import Masker
 
         masks = Masker(threshold=0.5, padding=1)([masks], [prediction])[0]
     if masks.is_floating_point():
