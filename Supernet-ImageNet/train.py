@@ -38,12 +38,12 @@ from torch.utils.data import DataLoader, Subset  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 import maskrcnn_benchmark  # noqa: E402
+from maskrcnn_benchmark.utils.atomic_file import atomic_torch_save  # noqa: E402
 from maskrcnn_benchmark.nas import (  # noqa: E402
     CHANNEL_SPLIT,
     FlopsUniformPathSampler,
     UniformPathSampler,
     arch_to_str,
-    atomic_torch_save,
     broadcast_arch,
     count_flops,
     get_search_space,

@@ -1,32 +1,12 @@
 """Files a search leaves behind: the atomic checkpoint, search_results.json, best_arch.yaml and
 search_progress.png."""
-import json
-import os
-import tempfile
+
+from maskrcnn_benchmark.utils.atomic_file import atomic_savefig, atomic_write_json
 
 
 def write_json_atomic(path, obj):
-    """Write `obj` as JSON so that `path` always holds either the old or the new complete file:
-    temporary file in the same folder, fsync, os.replace, fsync of the folder."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=os.path.basename(path) + ".", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=1, sort_keys=False, allow_nan=False)
-            f.write("\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    dir_fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    """The search's JSON files: indented, strict JSON (no NaN), written atomically."""
+    atomic_write_json(path, obj, indent=1, sort_keys=False, allow_nan=False)
 
 
 def write_best_arch_yaml(path, arch, note=""):
@@ -85,10 +65,10 @@ def plot_progress(path, generation_stats, results, max_flops, min_flops=None, to
     ax2.legend(loc="best", fontsize="small")
     if title:
         fig.suptitle(title)
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=110)
-    plt.close(fig)
-    os.replace(tmp, path)
+    try:
+        atomic_savefig(fig, path, dpi=110)
+    finally:
+        plt.close(fig)
 
 
 class SearchCurves:

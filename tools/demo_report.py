@@ -9,6 +9,8 @@ import sys
 
 import plot_metrics  # tools/, beside this file
 
+from maskrcnn_benchmark.utils.atomic_file import atomic_write_json
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
@@ -52,7 +54,7 @@ def write_report(demo):
     draw_detections(demo, found["arch"])
     # The supernet fine-tuning's loss and lr curves (its metrics.jsonl), to see that it converged.
     plot_metrics.plot(demo.supernet_dir, os.path.join(demo.out, "supernet_curves.png"))
-    _write_json(os.path.join(demo.out, "summary.json"), summary)
+    atomic_write_json(os.path.join(demo.out, "summary.json"), summary, indent=2)
     print_table(summary, demo.out)
     return summary
 
@@ -139,9 +141,3 @@ def _read_json(path):
     with open(path) as f:
         return json.load(f)
 
-
-def _write_json(path, obj):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)

@@ -36,6 +36,7 @@ sys.path.insert(0, REPO)
 import demo_report  # noqa: E402  (tools/, beside this file)
 
 from maskrcnn_benchmark.nas.arch import RELEASED_ARCHS, arch_to_str  # noqa: E402
+from maskrcnn_benchmark.utils.atomic_file import atomic_write_json  # noqa: E402
 
 SEARCH_CONFIG = "configs/quick_schedules/e2e_faster_rcnn_detnas_fpn_300M_search_shapes.yaml"
 RETRAIN_CONFIG = "configs/quick_schedules/e2e_faster_rcnn_detnas_fpn_300M_shapes.yaml"
@@ -123,7 +124,7 @@ class Demo:
         start = time.monotonic()
         work()
         self.times[name] = round(time.monotonic() - start, 1)
-        _write_json(self.times_path, self.times)
+        atomic_write_json(self.times_path, self.times, indent=2)
         print(f"== {header}: done in {_fmt_seconds(self.times[name])} ==", flush=True)
 
     def py(self, *args):
@@ -400,12 +401,6 @@ def _read_json(path, default):
     except FileNotFoundError:
         return default
 
-
-def _write_json(path, obj):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f, indent=2)
-    os.replace(tmp, path)
 
 
 def parse_args(argv=None):

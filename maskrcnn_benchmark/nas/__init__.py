@@ -7,7 +7,6 @@ from .export import (
     EXPORT_KIND,
     FORMAT_VERSION,
     BackboneWeightsError,
-    atomic_torch_save,
     export_backbone,
     load_backbone_weights,
 )

@@ -10,9 +10,10 @@ be in the file with the right shape (only the `num_batches_tracked` counters of 
 optional, as FrozenBatchNorm2d has none), and the file may hold nothing the body lacks.
 """
 import os
-import tempfile
 
 import torch
+
+from maskrcnn_benchmark.utils.atomic_file import atomic_torch_save
 
 from .arch import arch_to_str, parse_arch
 from .search_space import CHANNEL_SPLIT, get_search_space
@@ -44,23 +45,6 @@ def _check_plain(value, where):
         return
     raise ValueError(f"{where} is a {type(value).__name__}; metadata may only hold None, bool, "
                      f"int, float, str, lists and dicts (it must load with weights_only=True)")
-
-
-def atomic_torch_save(obj, path):
-    """torch.save to a temporary file in the same folder, then rename: readers never see a
-    half-written file."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".pth")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def export_backbone(path, state_dict, size, arch, extra_meta=None):

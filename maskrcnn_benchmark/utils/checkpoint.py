@@ -10,6 +10,8 @@ import os
 
 import torch
 
+from maskrcnn_benchmark.utils.atomic_file import atomic_torch_save, atomic_write_text
+
 CHECKPOINT_FORMAT_VERSION = 1
 LAST_CHECKPOINT_FILE = "last_checkpoint"
 
@@ -29,14 +31,6 @@ def load_file(path):
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises several types for corrupt or unsafe files
         raise CheckpointError(f"cannot read checkpoint {path}: {e}") from None
-
-
-def atomic_save(obj, path):
-    tmp = f"{path}.tmp.{os.getpid()}"
-    torch.save(obj, tmp)
-    with open(tmp, "rb") as f:
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 def load_state_dict_reported(model, state_dict, source, logger=None):
@@ -102,7 +96,7 @@ class Checkpointer:
         data.update(arguments)
         path = os.path.join(self.save_dir, f"{name}.pth")
         self.logger.info("saving checkpoint to %s", path)
-        atomic_save(data, path)
+        atomic_torch_save(data, path)
         self._tag_last_checkpoint(path)
         return path
 
@@ -173,7 +167,4 @@ class Checkpointer:
 
     def _tag_last_checkpoint(self, path):
         tag = os.path.join(self.save_dir, LAST_CHECKPOINT_FILE)
-        tmp = f"{tag}.tmp.{os.getpid()}"
-        with open(tmp, "w") as fh:
-            fh.write(os.path.basename(path))
-        os.replace(tmp, tag)
+        atomic_write_text(tag, os.path.basename(path))

@@ -18,6 +18,8 @@ import resource
 
 import torch
 
+from maskrcnn_benchmark.utils.atomic_file import atomic_write_text
+
 FILENAME = "metrics.jsonl"
 TENSORBOARD_DIR = "tensorboard"
 
@@ -80,11 +82,7 @@ class MetricsWriter:
 
     def _truncate_after(self, step):
         kept = [r for r in read_metrics(self.path) if r.get(self.step_key, -math.inf) <= step]
-        tmp = self.path + ".tmp"
-        with open(tmp, "w") as f:
-            for r in kept:
-                f.write(json.dumps(r) + "\n")
-        os.replace(tmp, self.path)
+        atomic_write_text(self.path, "".join(json.dumps(r) + "\n" for r in kept))
 
     def write(self, step, **values):
         """Record `values` at `step`; returns the record (None when disabled)."""

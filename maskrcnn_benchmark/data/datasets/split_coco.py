@@ -10,14 +10,6 @@ import os
 import numpy as np
 
 
-def _write_json(obj, path):
-    # Write next to the target and rename, so an interrupted run never leaves half a file behind.
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(obj, f)
-    os.replace(tmp, path)
-
-
 def _load(input_ann):
     if not os.path.isfile(input_ann):
         raise FileNotFoundError(f"split_coco: annotation file not found: {input_ann}")
@@ -88,8 +80,8 @@ def split_coco(input_ann, output_dir, num_val, seed=0, train_name="search_train.
     val_path = os.path.join(output_dir, val_name)
     if os.path.abspath(train_path) == os.path.abspath(val_path):
         raise ValueError(f"split_coco: train and val outputs are the same file {train_path}")
-    _write_json(subset(False), train_path)
-    _write_json(subset(True), val_path)
+    atomic_write_json(train_path, subset(False))
+    atomic_write_json(val_path, subset(True))
     return train_path, val_path
 
 
@@ -114,8 +106,5 @@ def register_split(catalog_path, name, train_path, val_path, image_roots):
     for key, ann in zip(names, (train_path, val_path)):
         data[key] = {"ann_file": rel(ann), "image_root": roots[0] if len(roots) == 1 else roots}
     os.makedirs(base, exist_ok=True)
-    tmp = catalog_path + ".tmp"
-    with open(tmp, "w") as f:
-        yaml.safe_dump(data, f, sort_keys=False)
-    os.replace(tmp, catalog_path)
+    atomic_write_text(catalog_path, yaml.safe_dump(data, sort_keys=False))
     return names

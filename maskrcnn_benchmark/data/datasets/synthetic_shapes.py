@@ -15,7 +15,9 @@ import os
 import cv2
 import numpy as np
 
-from .split_coco import _write_json, split_coco
+from maskrcnn_benchmark.utils.atomic_file import atomic_write_json
+
+from .split_coco import split_coco
 
 CATEGORIES = ("circle", "square", "triangle", "star")
 _SPLIT_CODES = {"train": 1, "minival": 2}
@@ -211,7 +213,7 @@ def make_shapes_dataset(output_dir, num_train=200, num_minival=50, num_search_va
         next_image_id += count
         next_ann_id += len(annotations)
         paths[split] = os.path.join(ann_dir, f"{split}.json")
-        _write_json(dict(header, images=images, annotations=annotations), paths[split])
+        atomic_write_json(paths[split], dict(header, images=images, annotations=annotations))
     if num_search_val:
         paths["search_train"], paths["search_val"] = split_coco(
             paths["train"], ann_dir, num_search_val, seed=seed)
