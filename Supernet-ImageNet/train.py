@@ -42,11 +42,11 @@ from maskrcnn_benchmark.utils.atomic_file import atomic_torch_save  # noqa: E402
 from maskrcnn_benchmark.nas import (  # noqa: E402
     CHANNEL_SPLIT,
     FlopsUniformPathSampler,
-    UniformPathSampler,
     arch_to_str,
     broadcast_arch,
     count_flops,
     get_search_space,
+    make_path_sampler,
     parse_arch,
     recalibrate_bn,
 )
@@ -139,13 +139,6 @@ def checkpoint_meta(args, num_classes):
             "channel_split": CHANNEL_SPLIT, "num_classes": num_classes, "norm": args.norm,
             "last_channels": args.last_channels, "input_size": args.input_size,
             "total_iters": args.total_iters, "code_version": maskrcnn_benchmark.__version__}
-
-
-def make_path_sampler(args):
-    if args.flops_bins > 0:
-        return FlopsUniformPathSampler(args.size, num_bins=args.flops_bins, seed=args.seed,
-                                       input_size=args.input_size)
-    return UniformPathSampler(args.size, seed=args.seed)
 
 
 def eval_paths(args):
@@ -313,7 +306,8 @@ def train(args):
         ddp_model = DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=args.mode == "supernet")
-    sampler = make_path_sampler(args) if args.mode == "supernet" else None
+    sampler = make_path_sampler(args.size, "flops_uniform" if args.flops_bins > 0 else "uniform", args.seed,
+                                args.flops_bins, args.input_size) if args.mode == "supernet" else None
     criterion = torch.nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
     logger.info("DetNAS ImageNet %s %s: %d classes, %d processes, %d images per process, "
                 "iterations %d..%d of %d on %s", args.mode, args.size, num_classes, world_size,

@@ -7,12 +7,8 @@ path. The search servers' detector evaluator and tools/test_net.py both call `ev
 import logging
 
 from maskrcnn_benchmark.nas import (
-    FlopsUniformPathSampler, UniformPathSampler, arch_to_str, batch_norm_layers, broadcast_arch, parse_arch,
-    released_arch_name)
+    SAMPLINGS, arch_to_str, batch_norm_layers, broadcast_arch, make_path_sampler, parse_arch, released_arch_name)
 from maskrcnn_benchmark.utils.checkpoint import unwrap_model
-
-SAMPLINGS = ("uniform", "flops_uniform")
-
 
 def supernet_body(model):
     body = getattr(unwrap_model(model).backbone, "body", None)
@@ -23,13 +19,9 @@ def supernet_body(model):
 
 def make_arch_sampler(cfg, model):
     """iteration -> path, identical on every rank (rank 0's draw is broadcast)."""
-    size = supernet_body(model).size
-    if cfg.NAS.SAMPLING == "uniform":
-        sampler = UniformPathSampler(size, seed=cfg.NAS.PATH_SEED)
-    elif cfg.NAS.SAMPLING == "flops_uniform":
-        sampler = FlopsUniformPathSampler(size, num_bins=cfg.NAS.FLOPS_BINS, seed=cfg.NAS.PATH_SEED)
-    else:
+    if cfg.NAS.SAMPLING not in SAMPLINGS:
         raise ValueError(f"NAS.SAMPLING must be one of {SAMPLINGS}, got '{cfg.NAS.SAMPLING}'")
+    sampler = make_path_sampler(supernet_body(model).size, cfg.NAS.SAMPLING, cfg.NAS.PATH_SEED, cfg.NAS.FLOPS_BINS)
     return lambda iteration: broadcast_arch(sampler(iteration))
 
 

@@ -11,7 +11,8 @@ from .export import (
     load_backbone_weights,
 )
 from .flops import block_flops, count_flops, flops_range, flops_table
-from .path_sampling import FlopsUniformPathSampler, UniformPathSampler, broadcast_arch
+from .path_sampling import (
+    SAMPLINGS, FlopsUniformPathSampler, UniformPathSampler, broadcast_arch, make_path_sampler)
 from .search_space import (
     CHANNEL_SPLIT,
     CHOICE_KERNELS,

@@ -115,6 +115,19 @@ class FlopsUniformPathSampler:
     __call__ = sample
 
 
+SAMPLINGS = ("uniform", "flops_uniform")
+
+
+def make_path_sampler(size, sampling="uniform", seed=0, num_bins=10, input_size=224):
+    """The path sampler a supernet trains with: "uniform" over choices, or "flops_uniform" (uniform
+    over `num_bins` FLOPs bins at `input_size`, then over the paths of the bin)."""
+    if sampling == "uniform":
+        return UniformPathSampler(size, seed=seed)
+    if sampling == "flops_uniform":
+        return FlopsUniformPathSampler(size, num_bins=num_bins, seed=seed, input_size=input_size)
+    raise ValueError(f"path sampling must be one of {SAMPLINGS}, got {sampling!r}")
+
+
 def broadcast_arch(arch, src=0):
     """Every rank gets rank `src`'s architecture (a no-op outside a multi-process run)."""
     arch = tuple(int(c) for c in arch)

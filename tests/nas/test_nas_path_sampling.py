@@ -98,3 +98,13 @@ def test_sampler_arguments_checked():
 
 def test_broadcast_arch_without_process_group_is_identity():
     assert broadcast_arch([1, 2, 3]) == (1, 2, 3)
+
+
+def test_make_path_sampler_builds_the_named_sampler():
+    from maskrcnn_benchmark.nas import FlopsUniformPathSampler, UniformPathSampler, make_path_sampler
+
+    uniform, flops = make_path_sampler("300M", "uniform", seed=3), make_path_sampler("300M", "flops_uniform", 3, 4)
+    assert [uniform(i) for i in range(5)] == [UniformPathSampler("300M", seed=3)(i) for i in range(5)]
+    assert [flops(i) for i in range(5)] == [FlopsUniformPathSampler("300M", num_bins=4, seed=3)(i) for i in range(5)]
+    with pytest.raises(ValueError, match="must be one of"):
+        make_path_sampler("300M", "evolutionary")
