@@ -9,6 +9,10 @@ import re
 
 from yacs.config import CfgNode as CN
 
+from maskrcnn_benchmark.nas.evolution import EvolutionConfig
+
+_EVOLUTION = EvolutionConfig()  # the one home of the evolution's defaults
+
 _C = CN()
 # Names the queues (detnas.<EXPERIMENT>.tasks/results/dead) and the default output folder. Required
 # for the RabbitMQ backend; the local backend defaults to "local".
@@ -34,20 +38,20 @@ _C.SPACE.LINEAR_FLOPS_BASE = "0"
 _C.SPACE.LINEAR_FLOPS_PER_CHOICE = ("12M", "14M", "16M", "18M")
 
 _C.EVOLUTION = CN()
-_C.EVOLUTION.POPULATION_SIZE = 50
-_C.EVOLUTION.NUM_GENERATIONS = 20
-_C.EVOLUTION.NUM_PARENTS = 10
-_C.EVOLUTION.NUM_MUTANTS = 20
-_C.EVOLUTION.MUTATION_PROB = 0.1
-_C.EVOLUTION.NUM_CROSSOVERS = 20
-_C.EVOLUTION.MAX_FLOPS = "300M"
+_C.EVOLUTION.POPULATION_SIZE = _EVOLUTION.population_size
+_C.EVOLUTION.NUM_GENERATIONS = _EVOLUTION.num_generations
+_C.EVOLUTION.NUM_PARENTS = _EVOLUTION.num_parents
+_C.EVOLUTION.NUM_MUTANTS = _EVOLUTION.num_mutants
+_C.EVOLUTION.MUTATION_PROB = _EVOLUTION.mutation_prob
+_C.EVOLUTION.NUM_CROSSOVERS = _EVOLUTION.num_crossovers
+_C.EVOLUTION.MAX_FLOPS = f"{_EVOLUTION.max_flops / 1e6:g}M"
 _C.EVOLUTION.MIN_FLOPS = ""  # "" = no lower limit
 # Failed attempts (error results, timeouts, tasks lost with a server) before a candidate is failed.
-_C.EVOLUTION.MAX_FAILURES = 3
-_C.EVOLUTION.SEED = 0
-_C.EVOLUTION.MAX_DRAWS_PER_CANDIDATE = 100
+_C.EVOLUTION.MAX_FAILURES = _EVOLUTION.max_failures
+_C.EVOLUTION.SEED = _EVOLUTION.seed
+_C.EVOLUTION.MAX_DRAWS_PER_CANDIDATE = _EVOLUTION.max_draws_per_candidate
 # Architectures (quoted digit strings) that open generation 0 before the random ones.
-_C.EVOLUTION.INITIAL_POPULATION = []
+_C.EVOLUTION.INITIAL_POPULATION = list(_EVOLUTION.initial_population)
 
 _C.TRANSPORT = CN()
 # "auto": RabbitMQ when a URL is given (AMQP_URL or $DETNAS_AMQP_URL), else local processes.

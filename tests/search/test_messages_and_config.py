@@ -205,3 +205,11 @@ def test_atomic_json_write_leaves_old_file_on_failure(tmp_path):
         write_json_atomic(str(path), {"a": float("nan")})  # not JSON: nothing replaced
     assert json.loads(path.read_text()) == {"a": 1}
     assert os.listdir(tmp_path) == ["state.json"], "no temporary file left behind"
+
+
+def test_search_config_defaults_are_the_evolutions_own():
+    from maskrcnn_benchmark.nas.evolution import EvolutionConfig
+
+    from distributed_arch_search.search import evolution_config
+
+    assert evolution_config(load_search_config("", [])) == EvolutionConfig()
