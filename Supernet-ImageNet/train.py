@@ -39,6 +39,7 @@ from tqdm import tqdm  # noqa: E402
 
 import maskrcnn_benchmark  # noqa: E402
 from maskrcnn_benchmark.utils.atomic_file import atomic_torch_save  # noqa: E402
+from maskrcnn_benchmark.utils.checkpoint import check_resume_meta  # noqa: E402
 from maskrcnn_benchmark.nas import (  # noqa: E402
     CHANNEL_SPLIT,
     FlopsUniformPathSampler,
@@ -131,6 +132,10 @@ def get_args(argv=None):
     if args.total_iters < 1 or args.batch_size < 1:
         p.error("--total-iters and --batch-size must be positive")
     return args
+
+
+# What must match for --resume to continue a run (the rest, e.g. total_iters, may change).
+RESUME_KEYS = ("mode", "size", "arch", "channel_split", "num_classes", "norm", "last_channels")
 
 
 def checkpoint_meta(args, num_classes):
@@ -247,13 +252,6 @@ def resume_path(args):
     return path
 
 
-def check_resume_meta(saved, current, path):
-    for key in ("mode", "size", "arch", "channel_split", "num_classes", "norm", "last_channels"):
-        if saved.get(key) != current.get(key):
-            raise ValueError(f"{path} was written with {key}={saved.get(key)!r}, this run has "
-                             f"{current.get(key)!r}")
-
-
 def train(args):
     if args.threads > 0:
         torch.set_num_threads(args.threads)
@@ -291,7 +289,7 @@ def train(args):
                                                   lambda it: max(0.0, 1.0 - it / total))
     meta = checkpoint_meta(args, num_classes)
     if checkpoint is not None:
-        check_resume_meta(checkpoint.get("meta", {}), meta, ckpt_path)
+        check_resume_meta(ckpt_path, checkpoint.get("meta", {}), meta, RESUME_KEYS)
         if checkpoint["meta"].get("total_iters") != total:
             logger.warning("resuming a run planned for %s iterations with --total-iters %d: the "
                            "learning rate follows the new length", checkpoint["meta"].get(

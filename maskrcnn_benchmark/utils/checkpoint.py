@@ -20,6 +20,19 @@ class CheckpointError(RuntimeError):
     pass
 
 
+def check_resume_meta(path, saved, current, keys, strict=True):
+    """Refuse to resume from `path` when its saved metadata and this run's disagree on any of `keys`
+    (with strict=False a key that one side lacks is not compared)."""
+    saved = saved if isinstance(saved, dict) else {}
+    for key in keys:
+        if not strict and (key not in saved or key not in current):
+            continue
+        if saved.get(key) != current.get(key):
+            raise CheckpointError(
+                f"{path} was written for {key}={saved.get(key)!r} but this run asks for {current.get(key)!r}; "
+                "use another output folder or the matching settings")
+
+
 def unwrap_model(model):
     return model.module if hasattr(model, "module") else model
 
@@ -127,12 +140,7 @@ class Checkpointer:
     def _resume(self, path):
         self.logger.info("resuming from %s", path)
         checkpoint = load_file(path)
-        saved_meta = checkpoint.get("meta", {})
-        for key in ("conv_body", "arch"):
-            if key in self.meta and key in saved_meta and self.meta[key] != saved_meta[key]:
-                raise CheckpointError(
-                    f"{path} was written for {key}={saved_meta[key]!r} but the config asks for "
-                    f"{self.meta[key]!r}; use another OUTPUT_DIR or the matching config")
+        check_resume_meta(path, checkpoint.get("meta", {}), self.meta, ("conv_body", "arch"), strict=False)
         unwrap_model(self.model).load_state_dict(
             {_strip_module(k): v for k, v in checkpoint["model"].items()}, strict=True)
         for key, obj in (("optimizer", self.optimizer), ("scheduler", self.scheduler),

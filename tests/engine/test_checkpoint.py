@@ -106,3 +106,14 @@ def test_unsafe_file_is_refused(tmp_path):
 def test_missing_weight_file(tmp_path):
     with pytest.raises(CheckpointError, match="not found"):
         Checkpointer(_model(), save_dir="").load(str(tmp_path / "nope.pth"))
+
+
+def test_check_resume_meta_strict_and_lenient():
+    from maskrcnn_benchmark.utils.checkpoint import check_resume_meta
+
+    saved, current = {"size": "300M", "arch": "supernet"}, {"size": "1.3G", "arch": "supernet", "norm": "BN"}
+    with pytest.raises(CheckpointError, match=r"ck.pth was written for size='300M' but this run asks for '1.3G'"):
+        check_resume_meta("ck.pth", saved, current, ("arch", "size"))
+    check_resume_meta("ck.pth", saved, dict(current, size="300M"), ("arch", "size", "norm"), strict=False)
+    with pytest.raises(CheckpointError, match="norm=None"):
+        check_resume_meta("ck.pth", saved, dict(current, size="300M"), ("norm",))
