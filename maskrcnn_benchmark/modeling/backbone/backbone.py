@@ -20,25 +20,30 @@ def make_resnet_body(cfg, depth):
                   stride_in_1x1=r.STRIDE_IN_1X1, res5_dilation=r.RES5_DILATION)
 
 
+def attach_fpn(cfg, body, p3p7=False):
+    """`body` (with .stage_out_channels for C2..C5) under an FPN of width
+    MODEL.RESNETS.BACKBONE_OUT_CHANNELS: P2..P6 on C2..C5 with a max-pooled P6 (Faster/Mask R-CNN),
+    or with `p3p7` P3..P7 on C3..C5 with convolutional P6, P7 (RetinaNet, MODEL.RETINANET.USE_C5)."""
+    out_channels = cfg.MODEL.RESNETS.BACKBONE_OUT_CHANNELS
+    channels = list(body.stage_out_channels)
+    if p3p7:
+        use_c5 = cfg.MODEL.RETINANET.USE_C5
+        p6_in = channels[-1] if use_c5 else out_channels
+        in_channels, top = [0] + channels[1:], LastLevelP6P7(p6_in, out_channels, use_c5=use_c5)
+    else:
+        in_channels, top = channels, LastLevelMaxPool()
+    fpn = FPN(in_channels, out_channels, norm=fpn_norm(cfg), top_blocks=top, relu=cfg.MODEL.FPN.USE_RELU)
+    return BackboneWithFPN(body, fpn, out_channels)
+
+
 def build_resnet_fpn_backbone(cfg, depth):
     """P2..P6: FPN on C2..C5 plus a max-pooled P6 (Faster/Mask R-CNN)."""
-    body = make_resnet_body(cfg, depth)
-    out_channels = cfg.MODEL.RESNETS.BACKBONE_OUT_CHANNELS
-    fpn = FPN(body.stage_out_channels, out_channels, norm=fpn_norm(cfg),
-              top_blocks=LastLevelMaxPool(), relu=cfg.MODEL.FPN.USE_RELU)
-    return BackboneWithFPN(body, fpn, out_channels)
+    return attach_fpn(cfg, make_resnet_body(cfg, depth))
 
 
 def build_resnet_fpn_p3p7_backbone(cfg, depth):
     """P3..P7: FPN on C3..C5 plus convolutional P6, P7 (RetinaNet)."""
-    body = make_resnet_body(cfg, depth)
-    out_channels = cfg.MODEL.RESNETS.BACKBONE_OUT_CHANNELS
-    use_c5 = cfg.MODEL.RETINANET.USE_C5
-    p6_in = body.stage_out_channels[-1] if use_c5 else out_channels
-    fpn = FPN([0] + body.stage_out_channels[1:], out_channels, norm=fpn_norm(cfg),
-              top_blocks=LastLevelP6P7(p6_in, out_channels, use_c5=use_c5),
-              relu=cfg.MODEL.FPN.USE_RELU)
-    return BackboneWithFPN(body, fpn, out_channels)
+    return attach_fpn(cfg, make_resnet_body(cfg, depth), p3p7=True)
 
 
 for _depth in (18, 34, 50, 101):

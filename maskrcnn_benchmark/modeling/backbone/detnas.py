@@ -33,8 +33,7 @@ from maskrcnn_benchmark.modeling.registry import BACKBONES
 from maskrcnn_benchmark.nas.arch import parse_arch
 from maskrcnn_benchmark.nas.search_space import CHOICE_KERNELS, CHOICE_NAMES, get_search_space
 
-from .backbone import fpn_norm
-from .fpn import FPN, BackboneWithFPN, LastLevelMaxPool, LastLevelP6P7
+from .backbone import attach_fpn
 
 NORMS = ("BN", "SyncBN", "FrozenBN")
 
@@ -233,18 +232,7 @@ def build_detnas_fpn_backbone(cfg, size, released_arch, retinanet, supernet):
         except ValueError as e:
             raise ValueError(f"MODEL.BACKBONE.ARCH for {b.CONV_BODY}: {e}") from None
         body = DetNASBody(size, arch, norm=b.NORM, freeze_at=b.FREEZE_CONV_BODY_AT)
-    out_channels = cfg.MODEL.RESNETS.BACKBONE_OUT_CHANNELS
-    channels = list(body.stage_out_channels)
-    if retinanet:
-        use_c5 = cfg.MODEL.RETINANET.USE_C5
-        p6_in = channels[-1] if use_c5 else out_channels
-        fpn = FPN([0] + channels[1:], out_channels, norm=fpn_norm(cfg),
-                  top_blocks=LastLevelP6P7(p6_in, out_channels, use_c5=use_c5),
-                  relu=cfg.MODEL.FPN.USE_RELU)
-    else:
-        fpn = FPN(channels, out_channels, norm=fpn_norm(cfg), top_blocks=LastLevelMaxPool(),
-                  relu=cfg.MODEL.FPN.USE_RELU)
-    return BackboneWithFPN(body, fpn, out_channels)
+    return attach_fpn(cfg, body, p3p7=retinanet)
 
 
 for _name, (_size, _released, _retinanet) in DETNAS_BACKBONES.items():
