@@ -14,6 +14,7 @@ import os
 import torch
 
 from maskrcnn_benchmark.utils.atomic_file import atomic_torch_save
+from maskrcnn_benchmark.utils.checkpoint import CheckpointError, register_weight_loader
 
 from .arch import arch_to_str, parse_arch
 from .search_space import CHANNEL_SPLIT, get_search_space
@@ -140,3 +141,15 @@ def load_backbone_weights(body, path_or_dict):
     to_load = {k: state[k] if k in state else expected[k] for k in expected}
     body.load_state_dict(to_load, strict=True)
     return meta
+
+
+def _load_into_detector(model, checkpoint, source, logger):
+    """Checkpointer's loader for EXPORT_KIND files (MODEL.WEIGHT): into the detector's backbone body."""
+    body = getattr(getattr(model, "backbone", None), "body", None)
+    if body is None:
+        raise CheckpointError(f"{source} holds backbone weights, but the model has no backbone.body to load them into")
+    load_backbone_weights(body, checkpoint)
+    logger.info("loaded DetNAS backbone weights from %s (meta %s)", source, checkpoint["meta"])
+
+
+register_weight_loader(EXPORT_KIND, _load_into_detector)

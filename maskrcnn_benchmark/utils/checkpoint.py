@@ -20,6 +20,16 @@ class CheckpointError(RuntimeError):
     pass
 
 
+# meta["kind"] of a weights file -> loader(model, checkpoint, source, logger): formats other than plain
+# state dicts register themselves (nas.export registers its backbone exports), so this module imports
+# nothing above utils.
+WEIGHT_LOADERS = {}
+
+
+def register_weight_loader(kind, loader):
+    WEIGHT_LOADERS[kind] = loader
+
+
 def check_resume_meta(path, saved, current, keys, strict=True):
     """Refuse to resume from `path` when its saved metadata and this run's disagree on any of `keys`
     (with strict=False a key that one side lacks is not compared)."""
@@ -130,8 +140,9 @@ class Checkpointer:
         if not isinstance(checkpoint, dict):
             raise CheckpointError(f"{f} does not hold a dict of tensors")
         meta = checkpoint.get("meta", {})
-        if isinstance(meta, dict) and meta.get("kind") == "detnas_backbone":
-            self._load_backbone_export(checkpoint, f)
+        kind = meta.get("kind") if isinstance(meta, dict) else None
+        if kind in WEIGHT_LOADERS:
+            WEIGHT_LOADERS[kind](unwrap_model(self.model), checkpoint, f, self.logger)
             return {}
         state = checkpoint.get("model", checkpoint)
         load_state_dict_reported(unwrap_model(self.model), state, f, self.logger)
@@ -149,17 +160,6 @@ class Checkpointer:
                 obj.load_state_dict(checkpoint[key])
         reserved = {"model", "optimizer", "scheduler", "scaler", "meta"}
         return {k: v for k, v in checkpoint.items() if k not in reserved}
-
-    def _load_backbone_export(self, checkpoint, f):
-        from maskrcnn_benchmark.nas.export import load_backbone_weights
-
-        model = unwrap_model(self.model)
-        body = getattr(getattr(model, "backbone", None), "body", None)
-        if body is None:
-            raise CheckpointError(
-                f"{f} holds backbone weights, but the model has no backbone.body to load them into")
-        load_backbone_weights(body, checkpoint)
-        self.logger.info("loaded DetNAS backbone weights from %s (meta %s)", f, checkpoint["meta"])
 
     def has_checkpoint(self):
         return bool(self.save_dir) and os.path.exists(os.path.join(self.save_dir, LAST_CHECKPOINT_FILE))
