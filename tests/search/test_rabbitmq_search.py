@@ -90,6 +90,7 @@ def test_malformed_and_unknown_version_tasks_are_dead_lettered(amqp_url, experim
         server = servers.start(experiment, out)
         conn = pika.BlockingConnection(connection_parameters(amqp_url))
         ch = conn.channel()
+        ch.confirm_delivery()  # each message surely queued (a quorum queue may drop unconfirmed ones on close)
         good = messages.new_task(experiment, "0123", 1)
         bad_bodies = [b"not json at all", json.dumps(dict(good, schema_version=99)).encode(),
                       json.dumps({k: v for k, v in good.items() if k != "arch"}).encode(),
@@ -226,6 +227,7 @@ def test_a_fresh_run_ignores_tasks_and_results_of_an_earlier_run(amqp_url, exper
     RabbitMQTransport(experiment, amqp_url).close()  # declares the queues
     conn = pika.BlockingConnection(connection_parameters(amqp_url))
     ch = conn.channel()
+    ch.confirm_delivery()  # each message surely queued before the connection closes
     stale_task = messages.new_task(experiment, "3" * 20, 1, run_id="oldrun")
     stale_result = messages.result_message(dict(stale_task, arch=first), "old-server", {"ap": 0.99}, None, 1.0)
     ch.basic_publish("", names.tasks, messages.encode(stale_task), pika.BasicProperties(delivery_mode=2))
