@@ -1,0 +1,23 @@
+import importlib.util
+import os
+import re
+
+TOOL = os.path.join(os.path.dirname(__file__), "..", "..", "tools", "benchmark_bn_recal.py")
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("benchmark_bn_recal", TOOL)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_prints_both_timings_their_ratio_and_agreeing_means(capsys):
+    _tool().main(["--batches", "2", "--batch-size", "2", "--min-size", "64", "--max-size", "64", "--rounds", "1"])
+    out = capsys.readouterr().out
+    ours = float(re.search(r"ours .* ([\d.]+) s", out).group(1))
+    peer = float(re.search(r"peer .* ([\d.]+) s", out).group(1))
+    ratio = float(re.search(r"ratio ours / peer\s+([\d.]+)", out).group(1))
+    assert ours > 0 and peer > 0 and abs(ratio - ours / peer) < 0.01 + 0.01 * ratio
+    # Equal batches: the exact mean and the cumulative average of batch means are the same numbers.
+    assert float(re.search(r"running_mean ours - peer\|\s+(\S+)", out).group(1)) < 1e-4
