@@ -9,6 +9,8 @@ import os
 
 import numpy as np
 
+from maskrcnn_benchmark.utils.atomic_file import atomic_write_json, atomic_write_text
+
 
 def _load(input_ann):
     if not os.path.isfile(input_ann):
