@@ -1,7 +1,7 @@
 """Autocast, torch.compile and CUDA-vs-CPU checks of the ops together."""
 import pytest
 import torch
-from ops_testing import CUDA_MARK, random_rois
+from ops_testing import needs_cuda, random_rois
 
 from maskrcnn_benchmark.layers import batched_nms, nms, roi_align, roi_pool, sigmoid_focal_loss
 
@@ -89,7 +89,7 @@ def test_fake_kernels_give_shapes():
         assert keep.dim() == 1 and keep.dtype == torch.int64
 
 
-@CUDA_MARK
+@needs_cuda
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
 def test_cuda_matches_cpu(dtype):
     g = torch.Generator().manual_seed(3)
@@ -123,7 +123,7 @@ def test_cuda_matches_cpu(dtype):
     torch.testing.assert_close(l_gpu.grad.cpu().float(), l_cpu.grad.float(), **tol)
 
 
-@CUDA_MARK
+@needs_cuda
 def test_cuda_autocast_and_device_mismatch():
     g = torch.Generator().manual_seed(4)
     x, rois, _, _ = inputs(g, device="cuda")
