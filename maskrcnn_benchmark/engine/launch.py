@@ -1,10 +1,10 @@
 """The set-up shared by tools/train_net.py and tools/test_net.py."""
-import json
 import os
 
 import torch
 
 import maskrcnn_benchmark
+from maskrcnn_benchmark.utils.atomic_file import atomic_write_json
 from maskrcnn_benchmark.utils.checkpoint import Checkpointer, unwrap_model
 from maskrcnn_benchmark.utils.comm import get_rank, init_distributed, is_main_process
 from maskrcnn_benchmark.utils.env import collect_env_info
@@ -93,6 +93,5 @@ def run_tests(cfg, model, device, distributed, logger):
         all_results = evaluate_loaders(model, loaders, device, folders, **kwargs)
     for name, results in all_results.items():
         if name in folders:
-            with open(os.path.join(folders[name], "metrics.json"), "w") as f:
-                json.dump(results, f, indent=2)
+            atomic_write_json(os.path.join(folders[name], "metrics.json"), results, indent=2)
     return all_results

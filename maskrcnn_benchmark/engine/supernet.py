@@ -7,8 +7,9 @@ path. The search servers' detector evaluator and tools/test_net.py both call `ev
 import logging
 
 from maskrcnn_benchmark.nas import (
-    SAMPLINGS, arch_to_str, batch_norm_layers, broadcast_arch, make_path_sampler, parse_arch, released_arch_name)
+    arch_to_str, batch_norm_layers, broadcast_arch, make_path_sampler, parse_arch, released_arch_name)
 from maskrcnn_benchmark.utils.checkpoint import unwrap_model
+
 
 def supernet_body(model):
     body = getattr(unwrap_model(model).backbone, "body", None)
@@ -19,9 +20,10 @@ def supernet_body(model):
 
 def make_arch_sampler(cfg, model):
     """iteration -> path, identical on every rank (rank 0's draw is broadcast)."""
-    if cfg.NAS.SAMPLING not in SAMPLINGS:
-        raise ValueError(f"NAS.SAMPLING must be one of {SAMPLINGS}, got '{cfg.NAS.SAMPLING}'")
-    sampler = make_path_sampler(supernet_body(model).size, cfg.NAS.SAMPLING, cfg.NAS.PATH_SEED, cfg.NAS.FLOPS_BINS)
+    try:
+        sampler = make_path_sampler(supernet_body(model).size, cfg.NAS.SAMPLING, cfg.NAS.PATH_SEED, cfg.NAS.FLOPS_BINS)
+    except ValueError as e:
+        raise ValueError(f"NAS.SAMPLING: {e}") from None
     return lambda iteration: broadcast_arch(sampler(iteration))
 
 
