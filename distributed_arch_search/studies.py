@@ -14,7 +14,9 @@ import os
 import sys
 
 from .arch_search_config import SearchConfigError, load_search_config
-from .search import RESULTS_NAME, SearchMaster, evolution_config
+from .master import SearchMaster
+from .master_settings import evolution_config
+from .report import RESULTS_NAME
 from .transport.amqp import BrokerConfigError, BrokerUnavailable
 from .transport.local import LocalWorkerError
 
@@ -72,7 +74,7 @@ def run_step(folder, search_opts, server_args, backend, experiment="", progress_
         logger.info("%s: finished before, reused (%d evaluated)", folder, done["num_evaluated"])
         return done
     logger.info("%s: running the search", folder)
-    summary = SearchMaster(cfg).run()
+    summary = SearchMaster.from_config(cfg).run()
     if not summary["finished"]:
         raise StudyError(f"{folder}: the search stopped before its last generation "
                          f"({summary['num_evaluated']} evaluated, {summary['num_failed']} failed)")

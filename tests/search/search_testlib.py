@@ -76,9 +76,9 @@ class MasterThread(threading.Thread):
 
     def __init__(self, cfg):
         super().__init__(daemon=True)
-        from distributed_arch_search.search import SearchMaster
+        from distributed_arch_search.master import SearchMaster
 
-        self.master = SearchMaster(cfg)
+        self.master = SearchMaster.from_config(cfg)
         self.summary = None
         self.error = None
 

@@ -246,7 +246,7 @@ def test_initial_population_is_checked(given, msg):
 
 def test_initial_population_config_key(tmp_path):
     from distributed_arch_search.arch_search_config import SearchConfigError, load_search_config
-    from distributed_arch_search.search import evolution_config
+    from distributed_arch_search.master_settings import evolution_config
 
     cfg = load_search_config("", ["EVOLUTION.INITIAL_POPULATION", "['00001111222233330000']"])
     assert evolution_config(cfg).initial_population == ("00001111222233330000",)

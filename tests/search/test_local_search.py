@@ -74,12 +74,12 @@ def test_local_backend_refuses_to_guess_the_evaluator(tmp_path):
     import pytest
 
     from distributed_arch_search.arch_search_config import SearchConfigError
-    from distributed_arch_search.search import SearchMaster
+    from distributed_arch_search.master import SearchMaster
     from search_testlib import REPO
 
     cfg = make_cfg("local-none", tmp_path / "a", TRANSPORT__BACKEND="local")  # LOCAL.SERVER_ARGS left default
     with pytest.raises(SearchConfigError, match="names no evaluator.*LOCAL.SERVER_ARGS \"\\['--evaluator'"):
-        SearchMaster(cfg).run()
+        SearchMaster.from_config(cfg).run()
     env = {k: v for k, v in os.environ.items() if k != "DETNAS_AMQP_URL"}
     cli = subprocess.run([sys.executable, "-m", "distributed_arch_search.search", "--experiment", "x",
                           "--output-dir", str(tmp_path / "b"), "SPACE.FLOPS_MODEL", "linear"], cwd=REPO, env=env,
@@ -123,15 +123,15 @@ def test_bad_worker_arguments_and_workers_dying_at_start_are_clear_errors(tmp_pa
     import pytest
 
     from distributed_arch_search.arch_search_config import SearchConfigError
-    from distributed_arch_search.search import SearchMaster
+    from distributed_arch_search.master import SearchMaster
     from distributed_arch_search.transport.local import LocalWorkerError
 
     bad_args = make_cfg("local-bad", tmp_path / "a", TRANSPORT__BACKEND="local",
                         LOCAL__SERVER_ARGS=synthetic("--no-such-option"))
     with pytest.raises(SearchConfigError, match="LOCAL.SERVER_ARGS"):
-        SearchMaster(bad_args).run()
+        SearchMaster.from_config(bad_args).run()
     # Valid arguments, but the evaluator cannot be built (negative delay): the worker dies at start.
     dying = make_cfg("local-dying", tmp_path / "b", TRANSPORT__BACKEND="local",
                      LOCAL__SERVER_ARGS=synthetic("--delay", "-1"))
     with pytest.raises(LocalWorkerError, match="died 3 times in a row"):
-        SearchMaster(dying).run()
+        SearchMaster.from_config(dying).run()

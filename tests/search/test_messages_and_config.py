@@ -9,7 +9,7 @@ from distributed_arch_search import messages
 from distributed_arch_search.arch_search_config import SearchConfigError, load_search_config, parse_flops
 from distributed_arch_search.evaluators import EVALUATORS, EvaluationError, check_metrics
 from distributed_arch_search.report import write_json_atomic
-from distributed_arch_search.search import search_space
+from distributed_arch_search.master_settings import search_space
 from distributed_arch_search.server_args import parse_server_args
 from distributed_arch_search.transport.amqp import (DEFAULT_URL, URL_ENV, BrokerConfigError, QueueNames,
                                                     connection_parameters, redact, resolve_url)
@@ -177,6 +177,25 @@ def test_search_config(tmp_path):
         search_space(load_search_config("", ["SPACE.SIZE", "2G"]))
 
 
+def test_master_settings_translate_every_master_key():
+    from distributed_arch_search.master_settings import evolution_config, master_settings
+
+    opts = ["EXPERIMENT", "exp1", "RESUME", "False", "MASTER.POLL_INTERVAL_S", "0.25", "MASTER.TASK_TIMEOUT_S", "99.0",
+            "MASTER.SERVER_LOST_S", "7.0", "MASTER.TOP_K", "3", "MASTER.PLOT_EACH_GENERATION", "False",
+            "MASTER.PROGRESS_BAR", "off", "SPACE.FLOPS_INPUT_SIZE", "320", "EVOLUTION.SEED", "5"]
+    cfg = load_search_config("", opts)
+    s = master_settings(cfg)
+    assert (s.experiment, s.output_dir, s.resume) == ("exp1", os.path.join("output", "search", "exp1"), False)
+    assert (s.poll_interval_s, s.task_timeout_s, s.server_lost_s, s.top_k) == (0.25, 99.0, 7.0, 3)
+    assert (s.plot_each_generation, s.progress_bar) == (False, "off")
+    assert s.evolution == evolution_config(cfg) and s.evolution.seed == 5
+    assert s.space.summary() == {"size": "300M", "num_blocks": 20, "num_choices": 4, "flops_model": "detnas",
+                                 "flops_input_size": 320}
+    assert s.space.flops_fn((0,) * 20) == search_space(cfg)[2]((0,) * 20)
+    assert "EXPERIMENT: exp1" in s.config_dump
+    assert master_settings(load_search_config("", ["OUTPUT_DIR", "/tmp/x"])).output_dir == "/tmp/x"
+
+
 def test_server_arguments_and_evaluator_registry(tmp_path):
     args = parse_server_args(["--evaluator", "synthetic", "--delay", "0.5", "--gpu", "1"])
     assert (args.delay, args.gpu, args.poll_s) == (0.5, 1, 0.2)
@@ -210,6 +229,6 @@ def test_atomic_json_write_leaves_old_file_on_failure(tmp_path):
 def test_search_config_defaults_are_the_evolutions_own():
     from maskrcnn_benchmark.nas.evolution import EvolutionConfig
 
-    from distributed_arch_search.search import evolution_config
+    from distributed_arch_search.master_settings import evolution_config
 
     assert evolution_config(load_search_config("", [])) == EvolutionConfig()

@@ -15,7 +15,7 @@ import pytest
 
 from distributed_arch_search import messages
 from distributed_arch_search.runner import read_evaluation_logs
-from distributed_arch_search.search import CHECKPOINT_NAME, RESULTS_NAME
+from distributed_arch_search.report import CHECKPOINT_NAME, RESULTS_NAME
 from distributed_arch_search.transport.amqp import (BrokerConfigError, BrokerUnavailable, QueueNames,
                                                     connection_parameters)
 from distributed_arch_search.transport.rabbitmq_master import RabbitMQTransport
@@ -171,10 +171,10 @@ def test_wrong_credentials_and_vhost_fail_fast_and_clearly(amqp_url, experiment,
 
 def test_unreachable_broker_gives_up_after_the_configured_time(experiment, tmp_path):
     cfg = make_cfg(experiment, tmp_path, "amqp://guest:guest@127.0.0.1:1/%2F", TRANSPORT__RECONNECT_GIVE_UP_S=1.0)
-    from distributed_arch_search.search import SearchMaster
+    from distributed_arch_search.master import SearchMaster
 
     with pytest.raises(BrokerUnavailable, match="still unreachable"):
-        SearchMaster(cfg).run()
+        SearchMaster.from_config(cfg).run()
 
 
 def test_server_survives_its_queues_being_deleted(amqp_url, experiment, servers, tmp_path):
@@ -218,7 +218,7 @@ def queue_exists(url, queue):
 def test_a_fresh_run_ignores_tasks_and_results_of_an_earlier_run(amqp_url, experiment, servers, tmp_path):
     from maskrcnn_benchmark.nas.evolution import EvolutionSearch
 
-    from distributed_arch_search.search import evolution_config, search_space
+    from distributed_arch_search.master_settings import evolution_config, search_space
 
     out = tmp_path / "out"
     cfg = make_cfg(experiment, out, amqp_url, EVOLUTION__NUM_GENERATIONS=1)

@@ -22,7 +22,8 @@ import pytest
 
 from distributed_arch_search import messages
 from distributed_arch_search.runner import read_evaluation_logs
-from distributed_arch_search.search import CHECKPOINT_NAME, RESULTS_NAME, evolution_config, search_space
+from distributed_arch_search.master_settings import evolution_config, search_space
+from distributed_arch_search.report import CHECKPOINT_NAME, RESULTS_NAME
 from distributed_arch_search.transport.amqp import QueueNames, connection_parameters, delete_topology
 from distributed_arch_search.transport.rabbitmq_master import RabbitMQTransport
 
