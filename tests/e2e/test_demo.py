@@ -8,7 +8,7 @@ import subprocess
 import pytest
 from PIL import Image
 
-from conftest import ROOT
+from e2e_testing import ROOT
 
 SUMMARY_KEYS = {
     "best_arch", "best_flops", "best_search_val_ap", "random_best_arch", "random_search_val_ap_best",

@@ -1,7 +1,7 @@
 """tools/train_net.py and tools/test_net.py under torchrun with 2 gloo processes on the CPU."""
 import json
 
-from conftest import TINY, as_args, run_tool
+from e2e_testing import TINY, as_args, run_tool
 
 FASTER = "configs/quick_schedules/e2e_faster_rcnn_R_18_FPN_shapes.yaml"
 SUPERNET = "configs/quick_schedules/e2e_faster_rcnn_detnas_fpn_300M_search_shapes.yaml"

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 import torch
 
-from conftest import ROOT, TINY, as_args
+from e2e_testing import ROOT, TINY, as_args
 
 SUPERNET = "configs/quick_schedules/e2e_faster_rcnn_detnas_fpn_300M_search_shapes.yaml"
 OPTS = TINY + ["SOLVER.MAX_ITER", 3, "SOLVER.IMS_PER_BATCH", 4, "MODEL.BACKBONE.NORM", "SyncBN",

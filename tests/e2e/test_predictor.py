@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from conftest import ROOT, TINY, as_args, run_tool
+from e2e_testing import ROOT, TINY, as_args, run_tool
 
 CONFIG = "configs/quick_schedules/e2e_faster_rcnn_R_18_FPN_shapes.yaml"
 

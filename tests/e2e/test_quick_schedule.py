@@ -7,7 +7,7 @@ import re
 import pytest
 import torch
 
-from conftest import as_args, run_tool
+from e2e_testing import as_args, run_tool
 
 from maskrcnn_benchmark.data.datasets.synthetic_shapes import make_shapes_dataset
 
