@@ -25,47 +25,17 @@ import hashlib
 import json
 import os
 import shlex
-import signal
-import subprocess
 import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-import demo_report  # noqa: E402  (tools/, beside this file)
+import demo_report  # noqa: E402  (demo_*: tools/, beside this file)
+from demo_processes import DemoError, Processes  # noqa: E402
+from demo_recipe import MAX_FLOPS, RELEASED, RETRAIN_CONFIG, SCALES, SEARCH_CONFIG  # noqa: E402
 
-from maskrcnn_benchmark.nas.arch import RELEASED_ARCHS, arch_to_str  # noqa: E402
 from maskrcnn_benchmark.utils.atomic_file import atomic_write_json  # noqa: E402
-
-SEARCH_CONFIG = "configs/quick_schedules/e2e_faster_rcnn_detnas_fpn_300M_search_shapes.yaml"
-RETRAIN_CONFIG = "configs/quick_schedules/e2e_faster_rcnn_detnas_fpn_300M_shapes.yaml"
-RELEASED = arch_to_str(RELEASED_ARCHS["FPN-300M"][1])  # DetNAS FPN-300M, as released with the paper
-MAX_FLOPS = "300M"
-
-# "default" fits the 20-minute budget of a 2-core CPU; "tiny" is the smoke test's size.
-SCALES = {
-    "default": dict(
-        shapes_train=1200, shapes_minival=200, search_val=100, min_image=96, max_image=128,
-        cls_classes=8, cls_train=100, cls_val=20, cls_image=48, cls_batch=32,
-        cls_supernet_iters=300, cls_fixed_iters=100, cls_lr=0.02,
-        det_batch=8, det_lr=0.04, supernet_iters=800, retrain_iters=400, retrain_seeds=2,
-        bn_recal_images=64, seeds=3, population=6, generations=5, parents=3, mutants=2, crossovers=2,
-        top_k=4, workers=2, drawn_images=4,
-    ),
-    "tiny": dict(
-        shapes_train=40, shapes_minival=8, search_val=8, min_image=64, max_image=64,
-        cls_classes=4, cls_train=8, cls_val=4, cls_image=32, cls_batch=8,
-        cls_supernet_iters=4, cls_fixed_iters=4, cls_lr=0.02,
-        det_batch=4, det_lr=0.02, supernet_iters=6, retrain_iters=6, retrain_seeds=2,
-        bn_recal_images=8, seeds=2, population=3, generations=2, parents=2, mutants=1, crossovers=0,
-        top_k=2, workers=2, drawn_images=2,
-    ),
-}
-
-
-class DemoError(RuntimeError):
-    pass
 
 
 class Demo:
@@ -84,6 +54,7 @@ class Demo:
             os.makedirs(d, exist_ok=True)
         self.times_path = os.path.join(self.out, "stage_seconds.json")
         self.times = _read_json(self.times_path, {})
+        self.processes = Processes(REPO, self.logs, self.env, quiet=args.quiet)
 
     # ------------------------------------------------------------------ plumbing
     def env(self, threads=None):
@@ -94,26 +65,7 @@ class Demo:
         return env
 
     def run(self, name, cmd, threads=None):
-        """Run a command, showing its output and keeping it in logs/<name>.log."""
-        log_path = os.path.join(self.logs, f"{name}.log")
-        print(f"$ {' '.join(cmd)}", flush=True)
-        with open(log_path, "ab") as log:
-            proc = subprocess.Popen(cmd, cwd=REPO, env=self.env(threads), stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT)
-            tail = b""
-            while True:
-                chunk = os.read(proc.stdout.fileno(), 65536)
-                if not chunk:
-                    break
-                log.write(chunk)
-                if not self.args.quiet:
-                    sys.stdout.buffer.write(chunk)
-                    sys.stdout.flush()
-                tail = (tail + chunk)[-3000:]
-            code = proc.wait()
-        if code != 0:
-            raise DemoError(f"{name} failed (exit {code}); full log: {log_path}\n"
-                            f"{tail.decode(errors='replace')}")
+        self.processes.run(name, cmd, threads)
 
     def stage(self, number, name, title, done, work):
         header = f"[{number}/6] {title}"
@@ -213,7 +165,7 @@ class Demo:
         try:
             return work()
         finally:
-            self.stop_servers(procs)
+            self.processes.stop_servers(procs)
             self.run(f"{name}_cleanup", self.py(
                 "-m", "distributed_arch_search.search", "--experiment", experiment,
                 "--amqp-url", self.args.broker, "--delete-queues"))
@@ -268,30 +220,11 @@ class Demo:
                           lambda: self.run("5_retrain", cmd, threads=1))
 
     def start_servers(self, experiment, server_args):
-        procs = []
-        for i in range(self.s["workers"]):
-            log = open(os.path.join(self.logs, f"server_{experiment}_{i}.log"), "ab")
-            gpu = ["--gpu", "0"] if self.device.startswith("cuda") else []
-            cmd = self.py("-m", "distributed_arch_search.test_server", "--experiment", experiment,
-                          "--output-dir", os.path.join(self.out, "servers"), "--amqp-url", self.args.broker,
-                          "--score-cache", self.score_cache, *gpu, *server_args)
-            procs.append(subprocess.Popen(cmd, cwd=REPO, env=self.env(threads=1), stdout=log,
-                                          stderr=subprocess.STDOUT))
-        print(f"started {len(procs)} evaluation servers on the broker "
-              f"(logs: {self.logs}/server_{experiment}_*.log)", flush=True)
-        return procs
-
-    def stop_servers(self, procs):
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
-        print("evaluation servers stopped", flush=True)
+        gpu = ["--gpu", "0"] if self.device.startswith("cuda") else []
+        cmd = self.py("-m", "distributed_arch_search.test_server", "--experiment", experiment,
+                      "--output-dir", os.path.join(self.out, "servers"), "--amqp-url", self.args.broker,
+                      "--score-cache", self.score_cache, *gpu, *server_args)
+        return self.processes.start_servers(experiment, [cmd] * self.s["workers"])
 
     # ------------------------------------------------------------------ results
     @property
@@ -400,7 +333,6 @@ def _read_json(path, default):
             return json.load(f)
     except FileNotFoundError:
         return default
-
 
 
 def parse_args(argv=None):

@@ -1,0 +1,35 @@
+"""What the demo (tools/detnas_demo.py) trains and searches: its configs, the architecture released
+with the paper, the FLOPs limit and the sizes of each scale."""
+import os
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+
+from maskrcnn_benchmark.nas.arch import RELEASED_ARCHS, arch_to_str  # noqa: E402
+
+SEARCH_CONFIG = "configs/quick_schedules/e2e_faster_rcnn_detnas_fpn_300M_search_shapes.yaml"
+RETRAIN_CONFIG = "configs/quick_schedules/e2e_faster_rcnn_detnas_fpn_300M_shapes.yaml"
+RELEASED = arch_to_str(RELEASED_ARCHS["FPN-300M"][1])  # DetNAS FPN-300M, as released with the paper
+MAX_FLOPS = "300M"
+
+# "default" fits the 20-minute budget of a 2-core CPU; "tiny" is the smoke test's size.
+SCALES = {
+    "default": dict(
+        shapes_train=1200, shapes_minival=200, search_val=100, min_image=96, max_image=128,
+        cls_classes=8, cls_train=100, cls_val=20, cls_image=48, cls_batch=32,
+        cls_supernet_iters=300, cls_fixed_iters=100, cls_lr=0.02,
+        det_batch=8, det_lr=0.04, supernet_iters=800, retrain_iters=400, retrain_seeds=2,
+        bn_recal_images=64, seeds=3, population=6, generations=5, parents=3, mutants=2, crossovers=2,
+        top_k=4, workers=2, drawn_images=4,
+    ),
+    "tiny": dict(
+        shapes_train=40, shapes_minival=8, search_val=8, min_image=64, max_image=64,
+        cls_classes=4, cls_train=8, cls_val=4, cls_image=32, cls_batch=8,
+        cls_supernet_iters=4, cls_fixed_iters=4, cls_lr=0.02,
+        det_batch=4, det_lr=0.02, supernet_iters=6, retrain_iters=6, retrain_seeds=2,
+        bn_recal_images=8, seeds=2, population=3, generations=2, parents=2, mutants=1, crossovers=0,
+        top_k=2, workers=2, drawn_images=2,
+    ),
+}
