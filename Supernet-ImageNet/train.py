@@ -18,7 +18,6 @@ Evaluation: top-1/top-5 on the val split; a supernet is evaluated on --eval-path
 seeded set) or on --eval-arch, each after BN recalibration on --bn-recal-batches training batches.
 """
 import argparse
-import datetime
 import logging
 import os
 import sys
@@ -32,32 +31,23 @@ for _p in (HERE, REPO):
 
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
 from torch.nn.parallel import DistributedDataParallel  # noqa: E402
 from torch.utils.data import DataLoader, Subset  # noqa: E402
-from tqdm import tqdm  # noqa: E402
 
-import maskrcnn_benchmark  # noqa: E402
-from maskrcnn_benchmark.utils.atomic_file import atomic_torch_save  # noqa: E402
-from maskrcnn_benchmark.utils.checkpoint import check_resume_meta  # noqa: E402
-from maskrcnn_benchmark.nas import (  # noqa: E402
-    CHANNEL_SPLIT,
-    FlopsUniformPathSampler,
-    arch_to_str,
-    broadcast_arch,
-    count_flops,
-    get_search_space,
-    make_path_sampler,
-    parse_arch,
-    recalibrate_bn,
-)
+from maskrcnn_benchmark.nas import get_search_space, make_path_sampler, parse_arch  # noqa: E402
 from maskrcnn_benchmark.utils import comm  # noqa: E402
 from maskrcnn_benchmark.utils.logger import setup_logger  # noqa: E402
-from maskrcnn_benchmark.utils.metric_logger import SmoothedValue  # noqa: E402
-from maskrcnn_benchmark.utils.metrics_writer import MetricsWriter, peak_memory_mb  # noqa: E402
+from maskrcnn_benchmark.utils.metrics_writer import MetricsWriter  # noqa: E402
 
+from checkpointing import (  # noqa: E402
+    LAST_CHECKPOINT,
+    RunCheckpoint,
+    checkpoint_meta,
+    read_resume_checkpoint,
+)
 from classifier import DetNASClassifier, parameter_groups  # noqa: E402
-from export import CHECKPOINT_KIND, export_from_checkpoint  # noqa: E402
+from evaluation import Evaluator, eval_paths  # noqa: E402
+from export import export_from_checkpoint  # noqa: E402
 from imagenet_data import (  # noqa: E402
     IterationSampler,
     SeededSamples,
@@ -65,8 +55,7 @@ from imagenet_data import (  # noqa: E402
     train_transform,
     val_transform,
 )
-
-LAST_CHECKPOINT = "checkpoint_last.pth"
+from training_loop import TrainingLoop, linear_decay_scheduler  # noqa: E402
 
 
 def get_args(argv=None):
@@ -134,89 +123,9 @@ def get_args(argv=None):
     return args
 
 
-# What must match for --resume to continue a run (the rest, e.g. total_iters, may change).
-RESUME_KEYS = ("mode", "size", "arch", "channel_split", "num_classes", "norm", "last_channels")
-
-
-def checkpoint_meta(args, num_classes):
-    return {"kind": CHECKPOINT_KIND, "mode": args.mode, "size": args.size,
-            "arch": "supernet" if args.mode == "supernet" else arch_to_str(args.arch),
-            "channel_split": CHANNEL_SPLIT, "num_classes": num_classes, "norm": args.norm,
-            "last_channels": args.last_channels, "input_size": args.input_size,
-            "total_iters": args.total_iters, "code_version": maskrcnn_benchmark.__version__}
-
-
-def eval_paths(args):
-    if args.eval_arch:
-        return [args.eval_arch]
-    # a fixed set (its own seed), so evaluations over a run are comparable
-    sampler = FlopsUniformPathSampler(args.size, num_bins=max(args.flops_bins, 1),
-                                      seed=args.seed + 1, input_size=args.input_size)
-    return [sampler.sample(i) for i in range(args.eval_paths)]
-
-
-def topk_correct(logits, labels, ks):
-    top = logits.topk(max(ks), dim=1).indices
-    hit = top.eq(labels[:, None])
-    return [int(hit[:, :k].any(dim=1).sum()) for k in ks]
-
-
-@torch.no_grad()
-def evaluate(model, loader, device, args, arch=None, desc="eval"):
-    """Top-1/top-5 accuracy and loss over this process's val shard, summed over processes."""
-    was_training = model.training
-    model.eval()
-    ks = (1, min(5, model.fc.out_features))
-    totals = torch.zeros(4, dtype=torch.float64)  # n, top1, top5, loss sum
-    num = len(loader) if not args.val_batches else min(len(loader), args.val_batches)
-    bar = tqdm(total=num, desc=desc, disable=not comm.is_main_process(), leave=False)
-    for i, (images, labels) in enumerate(loader):
-        if i >= num:
-            break
-        images, labels = images.to(device), labels.to(device)
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp):
-            logits = model(images, arch=arch) if arch is not None else model(images)
-        logits = logits.float()
-        c1, c5 = topk_correct(logits, labels, ks)
-        loss = F.cross_entropy(logits, labels, reduction="sum").item()
-        totals += torch.tensor([labels.numel(), c1, c5, loss], dtype=torch.float64)
-        bar.update(1)
-    bar.close()
-    if comm.get_world_size() > 1:
-        dist.all_reduce(totals)
-    model.train(was_training)
-    n = max(totals[0].item(), 1.0)
-    return {"top1": totals[1].item() / n, "top5": totals[2].item() / n,
-            "loss": totals[3].item() / n, "images": int(totals[0].item())}
-
-
-def run_evaluation(model, val_loader, recal_loader_fn, device, args, iteration, logger):
-    if args.mode == "fixed":
-        results = [{"arch": arch_to_str(args.arch),
-                    **evaluate(model, val_loader, device, args, desc="eval")}]
-    else:
-        results = []
-        for arch in eval_paths(args):
-            # BN statistics of the supernet are training state: keep them, evaluate on a copy
-            saved = {k: v.clone() for k, v in model.named_buffers()}
-            recalibrate_bn(model, recal_loader_fn(),
-                           lambda m, batch: m(batch[0].to(device), arch=arch),
-                           num_batches=args.bn_recal_batches,
-                           progress=comm.is_main_process())
-            res = evaluate(model, val_loader, device, args, arch=arch,
-                           desc=f"eval {arch_to_str(arch)}")
-            with torch.no_grad():
-                for k, v in model.named_buffers():
-                    v.copy_(saved[k])
-            results.append({"arch": arch_to_str(arch),
-                            "flops": count_flops(args.size, arch, args.input_size), **res})
-    for r in results:
-        logger.info("eval iter %d arch %s: top1 %.4f top5 %.4f loss %.4f (%d images)", iteration,
-                    r["arch"], r["top1"], r["top5"], r["loss"], r["images"])
-    return results
-
-
 def build_loaders(args, world_size, rank, start_iter, end_iter):
+    """(train loader over iterations start_iter..end_iter, BN recalibration loader, val loader of
+    this rank's shard, number of classes)."""
     train_set = image_folder(args.data, "train")
     val_set = image_folder(args.data, "val")
     num_classes = len(train_set.classes)
@@ -229,13 +138,12 @@ def build_loaders(args, world_size, rank, start_iter, end_iter):
         train_samples, num_workers=args.workers, pin_memory=pin,
         batch_sampler=IterationSampler(len(train_set), per_rank, world_size, rank, args.seed,
                                        start_iter, end_iter))
-
-    def recal_loader():
-        # the same seeded batches on every rank, so recalibrated statistics agree
-        return DataLoader(train_samples, num_workers=args.workers, pin_memory=pin,
-                          batch_sampler=IterationSampler(len(train_set), per_rank, 1, 0,
-                                                         args.seed + 2, 0, args.bn_recal_batches))
-
+    # the same seeded batches on every rank and at every pass over it, so recalibrated statistics
+    # agree across ranks and evaluations
+    recal_loader = DataLoader(
+        train_samples, num_workers=args.workers, pin_memory=pin,
+        batch_sampler=IterationSampler(len(train_set), per_rank, 1, 0, args.seed + 2, 0,
+                                       args.bn_recal_batches))
     val_set.transform = val_transform(args.input_size)
     val_shard = Subset(val_set, list(range(rank, len(val_set), world_size)))
     val_loader = DataLoader(val_shard, batch_size=args.val_batch_size, shuffle=False,
@@ -243,139 +151,82 @@ def build_loaders(args, world_size, rank, start_iter, end_iter):
     return train_loader, recal_loader, val_loader, num_classes
 
 
-def resume_path(args):
-    if args.resume is None:
-        return None
-    path = os.path.join(args.output_dir, LAST_CHECKPOINT) if args.resume == "auto" else args.resume
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"--resume: no checkpoint at {path}")
-    return path
-
-
-def train(args):
+def init_process(args):
+    """CPU threads, torch.distributed (under torchrun) and this process's device."""
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     distributed = comm.init_distributed(args.device)
-    rank, world_size = comm.get_rank(), comm.get_world_size()
     device = torch.device(args.device)
     if device.type == "cuda":
         device = torch.device("cuda", torch.cuda.current_device())
+    return distributed, device
+
+
+def build_evaluator(args, model, val_loader, recal_loader, device, logger, metrics):
+    supernet = args.mode == "supernet"
+    paths = ()
+    if supernet:
+        paths = [args.eval_arch] if args.eval_arch else eval_paths(
+            args.size, args.eval_paths, seed=args.seed, flops_bins=args.flops_bins,
+            input_size=args.input_size)
+    return Evaluator(model, val_loader, device, logger=logger, metrics=metrics, size=args.size,
+                     input_size=args.input_size, fixed_arch=None if supernet else args.arch,
+                     paths=paths, recal_loader=recal_loader, recal_batches=args.bn_recal_batches,
+                     amp=args.amp, max_batches=args.val_batches)
+
+
+def train(args):
+    distributed, device = init_process(args)
+    rank, world_size = comm.get_rank(), comm.get_world_size()
     logger = setup_logger("detnas.imagenet", args.output_dir if rank == 0 else "", rank)
     if args.batch_size % world_size:
         raise ValueError(f"--batch-size {args.batch_size} is not divisible by the {world_size} "
                          f"processes")
-    last = os.path.join(args.output_dir, LAST_CHECKPOINT)
-    ckpt_path = resume_path(args)
-    if ckpt_path is None and os.path.exists(last):
-        raise FileExistsError(f"{last} exists: pass --resume to continue it, or choose another "
-                              f"--output-dir")
+    ckpt_path, checkpoint = read_resume_checkpoint(args)
     torch.manual_seed(args.seed)  # same initial weights on every rank
-    checkpoint = None
-    start_iter = 0
-    if ckpt_path:
-        checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        start_iter = int(checkpoint["iteration"])
-    stop = min(args.stop_at, args.total_iters) if args.stop_at > 0 else args.total_iters
+    start_iter = int(checkpoint["iteration"]) if checkpoint is not None else 0
+    total = args.total_iters
+    stop = min(args.stop_at, total) if args.stop_at > 0 else total
     train_loader, recal_loader, val_loader, num_classes = build_loaders(
         args, world_size, rank, start_iter, stop)
 
-    model = DetNASClassifier(args.size, num_classes,
-                             arch=None if args.mode == "supernet" else args.arch,
+    supernet = args.mode == "supernet"
+    model = DetNASClassifier(args.size, num_classes, arch=None if supernet else args.arch,
                              norm=args.norm, last_channels=args.last_channels or None).to(device)
     optimizer = torch.optim.SGD(parameter_groups(model, args.wd), lr=args.lr,
                                 momentum=args.momentum)
-    total = args.total_iters
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer,
-                                                  lambda it: max(0.0, 1.0 - it / total))
+    scheduler = linear_decay_scheduler(optimizer, total)
     meta = checkpoint_meta(args, num_classes)
+    run_checkpoint = RunCheckpoint(model, optimizer, scheduler, meta, args.output_dir, logger)
     if checkpoint is not None:
-        check_resume_meta(ckpt_path, checkpoint.get("meta", {}), meta, RESUME_KEYS)
-        if checkpoint["meta"].get("total_iters") != total:
-            logger.warning("resuming a run planned for %s iterations with --total-iters %d: the "
-                           "learning rate follows the new length", checkpoint["meta"].get(
-                               "total_iters"), total)
-        model.load_state_dict(checkpoint["model"], strict=True)
-        optimizer.load_state_dict(checkpoint["optimizer"])
-        scheduler.load_state_dict(checkpoint["scheduler"])
-        logger.info("resumed from %s at iteration %d", ckpt_path, start_iter)
+        run_checkpoint.restore(ckpt_path, checkpoint)
         del checkpoint
     ddp_model = model
     if distributed:
         ddp_model = DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=args.mode == "supernet")
-    sampler = make_path_sampler(args.size, "flops_uniform" if args.flops_bins > 0 else "uniform", args.seed,
-                                args.flops_bins, args.input_size) if args.mode == "supernet" else None
-    criterion = torch.nn.CrossEntropyLoss(label_smoothing=args.label_smoothing)
+            find_unused_parameters=supernet)
+    sampler = make_path_sampler(args.size, "flops_uniform" if args.flops_bins > 0 else "uniform",
+                                args.seed, args.flops_bins, args.input_size) if supernet else None
     logger.info("DetNAS ImageNet %s %s: %d classes, %d processes, %d images per process, "
                 "iterations %d..%d of %d on %s", args.mode, args.size, num_classes, world_size,
                 args.batch_size // world_size, start_iter, stop, total, device)
 
-    def save(iteration):
-        if rank == 0:
-            atomic_torch_save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                               "scheduler": scheduler.state_dict(), "iteration": iteration,
-                               "meta": meta}, last)
-            logger.info("checkpoint %s (iteration %d)", last, iteration)
-        comm.synchronize()
-
     # OUTPUT_DIR/metrics.jsonl and OUTPUT_DIR/tensorboard/, restarted at the resumed iteration.
     metrics = MetricsWriter(args.output_dir, enabled=rank == 0, start_step=start_iter)
-
-    def do_eval(iteration):
-        results = run_evaluation(model, val_loader, recal_loader, device, args, iteration,
-                                 logger)
-        top1 = [r["top1"] for r in results if "top1" in r]
-        metrics.write(iteration, eval=results,
-                      **({"eval_top1_mean": sum(top1) / len(top1)} if top1 else {}))
-        return results
-
-    loss_meter, top1_meter = SmoothedValue(args.log_interval), SmoothedValue(args.log_interval)
-    time_meter, data_meter = SmoothedValue(args.log_interval), SmoothedValue(args.log_interval)
-    model.train()
-    iteration = start_iter
-    results = None
+    evaluator = build_evaluator(args, model, val_loader, recal_loader, device, logger, metrics)
+    loop = TrainingLoop(ddp_model, optimizer, scheduler,
+                        torch.nn.CrossEntropyLoss(label_smoothing=args.label_smoothing), device,
+                        logger=logger, metrics=metrics, save_checkpoint=run_checkpoint.save,
+                        evaluate=evaluator.run, path_sampler=sampler, amp=args.amp,
+                        log_interval=args.log_interval, checkpoint_interval=args.checkpoint_interval,
+                        eval_interval=args.eval_interval)
     run_start = time.time()
-    tick = time.time()
-    for images, labels in train_loader:
-        data_time = time.time() - tick
-        images = images.to(device, non_blocking=True)
-        labels = labels.to(device, non_blocking=True)
-        kwargs = {}
-        if sampler is not None:
-            kwargs["arch"] = broadcast_arch(sampler(iteration))
-        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=args.amp):
-            logits = ddp_model(images, **kwargs)
-            loss = criterion(logits.float(), labels)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        scheduler.step()
-        iteration += 1
+    iteration, results = loop.run(train_loader, start_iter, stop, total)
 
-        loss_meter.update(loss.item())
-        top1_meter.update(topk_correct(logits.detach().float(), labels, (1,))[0] / labels.numel())
-        time_meter.update(time.time() - tick)
-        data_meter.update(data_time)
-        if iteration % args.log_interval == 0 or iteration == stop:
-            eta = datetime.timedelta(seconds=int(time_meter.avg * (stop - iteration)))
-            lr = optimizer.param_groups[0]["lr"]
-            logger.info("iter %d/%d  loss %.4f (%.4f)  top1 %.3f  lr %.5f  time %.3fs  data %.3fs"
-                        "  eta %s", iteration, total, loss_meter.avg, loss_meter.global_avg,
-                        top1_meter.avg, lr, time_meter.avg, data_meter.avg, eta)
-            metrics.write(iteration, loss=loss_meter.avg, top1=top1_meter.avg, lr=lr,
-                          time=time_meter.avg, data_time=data_meter.avg,
-                          elapsed=time.time() - run_start,
-                          peak_mem_mb=round(peak_memory_mb(device), 1))
-        if iteration % args.checkpoint_interval == 0 and iteration < stop:
-            save(iteration)
-        if args.eval_interval > 0 and iteration % args.eval_interval == 0 and iteration < stop:
-            results = do_eval(iteration)
-        tick = time.time()
-
-    save(iteration)
+    run_checkpoint.save(iteration)
     if iteration == total and args.eval_interval >= 0:
-        results = do_eval(iteration)
+        results = evaluator.run(iteration)
     if iteration == total and args.export and rank == 0:
         path, _ = export_from_checkpoint(
             {"model": model.state_dict(), "iteration": iteration, "meta": meta}, args.export)

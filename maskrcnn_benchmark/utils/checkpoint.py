@@ -132,7 +132,7 @@ class Checkpointer:
         coverage check. Returns {} when there is nothing to load.
         """
         if use_latest and self.has_checkpoint():
-            return self._resume(self.get_checkpoint_file())
+            return self.resume(self.get_checkpoint_file())
         if not f:
             self.logger.info("no checkpoint found; the model keeps its initialisation")
             return {}
@@ -148,9 +148,13 @@ class Checkpointer:
         load_state_dict_reported(unwrap_model(self.model), state, f, self.logger)
         return {}
 
-    def _resume(self, path):
+    def resume(self, path, checkpoint=None):
+        """Restore model, optimizer, scheduler and scaler from the checkpoint at `path`; return its
+        extra arguments (e.g. `iteration`). `checkpoint`: that file's dict, when the caller has read
+        it already (to check more of its meta first)."""
         self.logger.info("resuming from %s", path)
-        checkpoint = load_file(path)
+        if checkpoint is None:
+            checkpoint = load_file(path)
         check_resume_meta(path, checkpoint.get("meta", {}), self.meta, ("conv_body", "arch"), strict=False)
         unwrap_model(self.model).load_state_dict(
             {_strip_module(k): v for k, v in checkpoint["model"].items()}, strict=True)
