@@ -5,8 +5,9 @@ main thread keeps servicing the connection (heartbeats, progress messages) howev
 takes. The worker never touches pika: it stores its result and wakes the main loop with
 ``connection.add_callback_threadsafe``.
 
-One task at a time. An idle server takes a task with ``basic.get`` every ``poll_s`` rather than
-holding a consumer: a consumer can be lost without a cancel when its quorum queue is deleted and
+One task at a time. An idle server takes a task with ``basic.get`` every ``poll_s`` (every
+``EAGER_POLL_S`` during the first ``EAGER_WINDOW_S`` after a task, when the master's next one is most
+likely on its way) rather than holding a consumer: a consumer can be lost without a cancel when its quorum queue is deleted and
 declared again (a ``basic.consume`` racing the deletion registers on the new queue while the channel
 forgets it, and the task it is handed stays unacknowledged there, unseen), whereas a get on a deleted
 queue fails (404) and the server reconnects and declares the queues again. It checks the task,
@@ -40,6 +41,10 @@ logger = logging.getLogger(__name__)
 
 RESULT_CACHE_SIZE = 1024
 FINAL_MEMORY = 100_000  # "done" notices remembered (candidates of all runs seen by this server)
+# After a task the master usually sends the next within milliseconds: look for it this often, for
+# this long, before falling back to poll_s (gets are cheap; a second of them costs the broker little).
+EAGER_POLL_S = 0.01
+EAGER_WINDOW_S = 1.0
 
 
 @dataclasses.dataclass
@@ -70,6 +75,7 @@ class RabbitMQServer:
         self._backoff = backoff or Backoff()
         self.progress_s = float(progress_s)
         self.poll_s = float(poll_s)
+        self._idle_since = float("-inf")  # when the last task ended; -inf: none yet
         self._connection = None
         self._channel = None
         self._job: Optional[_Job] = None
@@ -98,7 +104,7 @@ class RabbitMQServer:
                     if self._connection is None:
                         self._connect()
                     took = self._job is None and self._take_task()
-                    wait = 0.0 if took else self.poll_s if self._job is None else min(1.0, self.progress_s)
+                    wait = 0.0 if took else self._idle_wait() if self._job is None else min(1.0, self.progress_s)
                     self._connection.process_data_events(time_limit=wait)  # notices, heartbeats, wake-ups
                     if not self._channel.is_open:
                         raise pika.exceptions.ChannelClosed(-1, "channel closed (see the broker log)")
@@ -113,6 +119,10 @@ class RabbitMQServer:
         finally:
             self._release_unfinished()
             self._drop()
+
+    def _idle_wait(self):
+        eager = time.monotonic() - self._idle_since < EAGER_WINDOW_S
+        return min(EAGER_POLL_S, self.poll_s) if eager else self.poll_s
 
     # ----------------------------------------------------------------------------- connection
     def _connect(self):
@@ -230,6 +240,7 @@ class RabbitMQServer:
             while len(self._cache) > RESULT_CACHE_SIZE:
                 self._cache.popitem(last=False)
         self._job = None
+        self._idle_since = time.monotonic()
         self.tasks_done += 1
 
     def _release_unfinished(self):

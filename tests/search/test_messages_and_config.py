@@ -196,6 +196,22 @@ def test_master_settings_translate_every_master_key():
     assert master_settings(load_search_config("", ["OUTPUT_DIR", "/tmp/x"])).output_dir == "/tmp/x"
 
 
+def test_idle_server_polls_eagerly_only_just_after_a_task(monkeypatch):
+    from distributed_arch_search.transport import rabbitmq_server as rs
+
+    server = rs.RabbitMQServer("x", DEFAULT_URL, runner=None, poll_s=0.2)  # connects only in serve()
+    assert server._idle_wait() == 0.2  # no task yet
+    now = [100.0]
+    monkeypatch.setattr(rs.time, "monotonic", lambda: now[0])
+    server._idle_since = 100.0
+    assert server._idle_wait() == rs.EAGER_POLL_S
+    now[0] += rs.EAGER_WINDOW_S + 0.01
+    assert server._idle_wait() == 0.2
+    fast = rs.RabbitMQServer("x", DEFAULT_URL, runner=None, poll_s=0.001)
+    fast._idle_since = now[0]
+    assert fast._idle_wait() == 0.001  # never slower than asked
+
+
 def test_server_arguments_and_evaluator_registry(tmp_path):
     args = parse_server_args(["--evaluator", "synthetic", "--delay", "0.5", "--gpu", "1"])
     assert (args.delay, args.gpu, args.poll_s) == (0.5, 1, 0.2)
