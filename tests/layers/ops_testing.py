@@ -28,3 +28,18 @@ def random_rois(num, batch_size, image_h, image_w, generator, dtype=torch.float3
         boxes[3] = torch.tensor([6.0, 5.0, 2.0, 3.0])  # x2 < x1, y2 < y1
     batch_index = torch.randint(0, batch_size, (num, 1), generator=generator).float()
     return torch.cat([batch_index, boxes], dim=1).to(dtype)
+
+
+# Batch indices no image of a batch of one has: past the end, negative, NaN.
+BAD_BATCH_INDICES = [1.0, -1.0, float("nan")]
+
+
+def assert_batch_index_refused(op, forward, backward, device, index):
+    """`forward(x, rois)` and `backward(grad, rois)` of RoI op `op` on one 1x4x10x10 image (2x2 output)
+    must both refuse a RoI whose batch index is `index`, naming the op and the offending entry."""
+    x = torch.randn(1, 4, 10, 10, device=device)
+    rois = torch.tensor([[0.0, 0, 0, 4, 4], [index, 1, 1, 5, 5]], device=device)
+    with pytest.raises(RuntimeError, match=rf"{op}: rois\[1, 0\] is the batch index and must lie in \[0, 1\)"):
+        forward(x, rois)
+    with pytest.raises(RuntimeError, match=rf"{op} backward: rois\[1, 0\] is the batch index"):
+        backward(torch.ones(2, 4, 2, 2, device=device), rois)
