@@ -6,6 +6,7 @@
 CUDA kernels (csrc/cuda/*.cu) are compiled when torch sees a GPU or when FORCE_CUDA=1 (e.g. to build on
 a machine without a GPU). TORCH_CUDA_ARCH_LIST selects the GPU architectures ("9.0", "8.0;8.6", ...).
 """
+
 import glob
 import os
 import sys
@@ -17,9 +18,7 @@ CSRC = "csrc"
 
 
 def _has_cudart(home):
-    return bool(home) and any(
-        os.path.exists(os.path.join(home, lib, "libcudart.so")) for lib in ("lib64", "lib")
-    )
+    return bool(home) and any(os.path.exists(os.path.join(home, lib, "libcudart.so")) for lib in ("lib64", "lib"))
 
 
 def _is_toolkit(home):
@@ -75,8 +74,10 @@ def get_extensions():
             "-D__CUDA_NO_HALF_CONVERSIONS__",
             "-D__CUDA_NO_HALF2_OPERATORS__",
         ]
-        print(f"setup.py: building maskrcnn_benchmark._C with CUDA from {cuda_home} "
-              f"(TORCH_CUDA_ARCH_LIST={os.environ.get('TORCH_CUDA_ARCH_LIST', '<torch default>')})")
+        print(
+            f"setup.py: building maskrcnn_benchmark._C with CUDA from {cuda_home} "
+            f"(TORCH_CUDA_ARCH_LIST={os.environ.get('TORCH_CUDA_ARCH_LIST', '<torch default>')})"
+        )
     else:
         print("setup.py: building maskrcnn_benchmark._C for CPU only (set FORCE_CUDA=1 to add CUDA kernels)")
 
@@ -101,8 +102,19 @@ setup(
     name="maskrcnn_benchmark",
     version="0.1.0",
     description="DetNAS and maskrcnn-benchmark re-implemented for PyTorch 2.x (CPU and CUDA)",
-    packages=find_packages(exclude=("configs", "tests", "tests.*", "tools", "scripts", "datasets", "demo",
-                                    "ImageNet-Pretrain-models", "build")),
+    packages=find_packages(
+        exclude=(
+            "configs",
+            "tests",
+            "tests.*",
+            "tools",
+            "scripts",
+            "datasets",
+            "demo",
+            "ImageNet-Pretrain-models",
+            "build",
+        )
+    ),
     python_requires=">=3.9",
     ext_modules=get_extensions(),
     cmdclass=_cmdclass(),

@@ -4,6 +4,7 @@ Written and restored through maskrcnn_benchmark's Checkpointer (atomic write; st
 model, optimizer and scheduler). The file holds `model`, `optimizer`, `scheduler`, `iteration` and
 `meta` (checkpoint_meta, plus Checkpointer's `format_version`).
 """
+
 import os
 
 import maskrcnn_benchmark
@@ -21,11 +22,19 @@ RESUME_KEYS = ("mode", "size", "arch", "channel_split", "num_classes", "norm", "
 
 
 def checkpoint_meta(args, num_classes):
-    return {"kind": CHECKPOINT_KIND, "mode": args.mode, "size": args.size,
-            "arch": "supernet" if args.mode == "supernet" else arch_to_str(args.arch),
-            "channel_split": CHANNEL_SPLIT, "num_classes": num_classes, "norm": args.norm,
-            "last_channels": args.last_channels, "input_size": args.input_size,
-            "total_iters": args.total_iters, "code_version": maskrcnn_benchmark.__version__}
+    return {
+        "kind": CHECKPOINT_KIND,
+        "mode": args.mode,
+        "size": args.size,
+        "arch": "supernet" if args.mode == "supernet" else arch_to_str(args.arch),
+        "channel_split": CHANNEL_SPLIT,
+        "num_classes": num_classes,
+        "norm": args.norm,
+        "last_channels": args.last_channels,
+        "input_size": args.input_size,
+        "total_iters": args.total_iters,
+        "code_version": maskrcnn_benchmark.__version__,
+    }
 
 
 def resume_path(args):
@@ -44,8 +53,7 @@ def read_resume_checkpoint(args):
     if path is None:
         last = os.path.join(args.output_dir, LAST_CHECKPOINT)
         if os.path.exists(last):
-            raise FileExistsError(f"{last} exists: pass --resume to continue it, or choose another "
-                                  f"--output-dir")
+            raise FileExistsError(f"{last} exists: pass --resume to continue it, or choose another --output-dir")
         return None, None
     return path, load_file(path)
 
@@ -55,8 +63,9 @@ class RunCheckpoint:
 
     def __init__(self, model, optimizer, scheduler, meta, output_dir, logger):
         # Checkpointer's own messages go to its module logger, so the run's log reads as before
-        self.checkpointer = Checkpointer(model, optimizer, scheduler, save_dir=output_dir,
-                                         save_to_disk=comm.is_main_process(), meta=meta)
+        self.checkpointer = Checkpointer(
+            model, optimizer, scheduler, save_dir=output_dir, save_to_disk=comm.is_main_process(), meta=meta
+        )
         self.path = os.path.join(output_dir, LAST_CHECKPOINT)
         self.logger = logger
 
@@ -74,9 +83,12 @@ class RunCheckpoint:
         saved = checkpoint.get("meta", {})
         check_resume_meta(path, saved, self.meta, RESUME_KEYS)
         if saved.get("total_iters") != self.meta["total_iters"]:
-            self.logger.warning("resuming a run planned for %s iterations with --total-iters %d: the "
-                                "learning rate follows the new length", saved.get("total_iters"),
-                                self.meta["total_iters"])
+            self.logger.warning(
+                "resuming a run planned for %s iterations with --total-iters %d: the "
+                "learning rate follows the new length",
+                saved.get("total_iters"),
+                self.meta["total_iters"],
+            )
         iteration = int(self.checkpointer.resume(path, checkpoint)["iteration"])
         self.logger.info("resumed from %s at iteration %d", path, iteration)
         return iteration

@@ -1,6 +1,7 @@
 """ImageNet classifier around a DetNAS body: body -> 1x1 conv to `last_channels` (+ BN + ReLU) ->
 global average pool -> linear, as ShuffleNetV2. Only `body` is exported for detection; the head is
 ImageNet-only."""
+
 from torch import nn
 
 from maskrcnn_benchmark.layers import make_norm
@@ -15,13 +16,14 @@ class DetNASClassifier(nn.Module):
 
     def __init__(self, size, num_classes, arch=None, norm="BN", last_channels=None):
         super().__init__()
-        self.body = DetNASSupernet(size, norm=norm) if arch is None else DetNASBody(size, arch,
-                                                                                     norm=norm)
+        self.body = DetNASSupernet(size, norm=norm) if arch is None else DetNASBody(size, arch, norm=norm)
         self.is_supernet = self.body.is_supernet
         last = last_channels or DEFAULT_LAST_CHANNELS[self.body.size]
         self.conv_last = nn.Sequential(
             nn.Conv2d(self.body.stage_out_channels[-1], last, 1, bias=False),
-            make_norm(norm, last), nn.ReLU(inplace=True))
+            make_norm(norm, last),
+            nn.ReLU(inplace=True),
+        )
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(last, num_classes, bias=False)
         nn.init.normal_(self.conv_last[0].weight, 0.0, 1.0 / self.conv_last[0].weight.shape[1])
@@ -48,5 +50,4 @@ def parameter_groups(model, weight_decay):
                 decay.append(p)
             else:
                 no_decay.append(p)
-    return [{"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0}]
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]

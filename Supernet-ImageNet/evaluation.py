@@ -1,5 +1,6 @@
 """Top-1/top-5 evaluation on the val split: a fixed net, or a supernet on a fixed set of paths, each
 after BN recalibration on training batches."""
+
 import functools
 
 import torch
@@ -43,15 +44,20 @@ def evaluate(model, loader, device, arch=None, amp=False, max_batches=0, desc="e
         dist.all_reduce(totals)
     model.train(was_training)
     n = max(totals[0].item(), 1.0)
-    return {"top1": totals[1].item() / n, "top5": totals[2].item() / n,
-            "loss": totals[3].item() / n, "images": int(totals[0].item())}
+    return {
+        "top1": totals[1].item() / n,
+        "top5": totals[2].item() / n,
+        "loss": totals[3].item() / n,
+        "images": int(totals[0].item()),
+    }
 
 
 def eval_paths(size, num_paths, *, seed, flops_bins, input_size):
     """The supernet paths to evaluate: a fixed set with its own seed, so the evaluations over a run
     are comparable."""
-    sampler = make_path_sampler(size, "flops_uniform", seed=seed + 1, num_bins=max(flops_bins, 1),
-                                input_size=input_size)
+    sampler = make_path_sampler(
+        size, "flops_uniform", seed=seed + 1, num_bins=max(flops_bins, 1), input_size=input_size
+    )
     return [sampler.sample(i) for i in range(num_paths)]
 
 
@@ -67,9 +73,23 @@ class Evaluator:
     `recal_loader` (the same batches on every rank, so the recalibrated statistics agree).
     """
 
-    def __init__(self, model, val_loader, device, *, logger, metrics, size, input_size,
-                 fixed_arch=None, paths=(), recal_loader=None, recal_batches=0, amp=False,
-                 max_batches=0):
+    def __init__(
+        self,
+        model,
+        val_loader,
+        device,
+        *,
+        logger,
+        metrics,
+        size,
+        input_size,
+        fixed_arch=None,
+        paths=(),
+        recal_loader=None,
+        recal_batches=0,
+        amp=False,
+        max_batches=0,
+    ):
         self.model = model
         self.val_loader = val_loader
         self.device = device
@@ -85,21 +105,25 @@ class Evaluator:
         self.max_batches = max_batches
 
     def _evaluate(self, arch=None, desc="eval"):
-        return evaluate(self.model, self.val_loader, self.device, arch=arch, amp=self.amp,
-                        max_batches=self.max_batches, desc=desc)
+        return evaluate(
+            self.model, self.val_loader, self.device, arch=arch, amp=self.amp, max_batches=self.max_batches, desc=desc
+        )
 
     def _evaluate_path(self, arch):
         # BN statistics of the supernet are training state: keep them, evaluate on a copy
         saved = {k: v.clone() for k, v in self.model.named_buffers()}
-        recalibrate_bn(self.model, self.recal_loader,
-                       functools.partial(_forward_path, device=self.device, arch=arch),
-                       num_batches=self.recal_batches, progress=comm.is_main_process())
+        recalibrate_bn(
+            self.model,
+            self.recal_loader,
+            functools.partial(_forward_path, device=self.device, arch=arch),
+            num_batches=self.recal_batches,
+            progress=comm.is_main_process(),
+        )
         res = self._evaluate(arch=arch, desc=f"eval {arch_to_str(arch)}")
         with torch.no_grad():
             for k, v in self.model.named_buffers():
                 v.copy_(saved[k])
-        return {"arch": arch_to_str(arch), "flops": count_flops(self.size, arch, self.input_size),
-                **res}
+        return {"arch": arch_to_str(arch), "flops": count_flops(self.size, arch, self.input_size), **res}
 
     def evaluate_all(self, iteration):
         """A list of results (arch, top1, top5, loss, images; flops for supernet paths), logged."""
@@ -108,14 +132,20 @@ class Evaluator:
         else:
             results = [self._evaluate_path(arch) for arch in self.paths]
         for r in results:
-            self.logger.info("eval iter %d arch %s: top1 %.4f top5 %.4f loss %.4f (%d images)",
-                             iteration, r["arch"], r["top1"], r["top5"], r["loss"], r["images"])
+            self.logger.info(
+                "eval iter %d arch %s: top1 %.4f top5 %.4f loss %.4f (%d images)",
+                iteration,
+                r["arch"],
+                r["top1"],
+                r["top5"],
+                r["loss"],
+                r["images"],
+            )
         return results
 
     def run(self, iteration):
         """evaluate_all, and the results (with their mean top-1) into the metrics."""
         results = self.evaluate_all(iteration)
         top1 = [r["top1"] for r in results if "top1" in r]
-        self.metrics.write(iteration, eval=results,
-                           **({"eval_top1_mean": sum(top1) / len(top1)} if top1 else {}))
+        self.metrics.write(iteration, eval=results, **({"eval_top1_mean": sum(top1) / len(top1)} if top1 else {}))
         return results

@@ -7,6 +7,7 @@ Only the body (stem + choice blocks) is written, with metadata (size, architectu
 channel split) via maskrcnn_benchmark.nas.export_backbone; the classifier head stays behind.
 Without --output the file goes to ImageNet-Pretrain-models/detnas_<size>_<arch or supernet>.pth.
 """
+
 import argparse
 import os
 import sys
@@ -36,15 +37,20 @@ def export_from_checkpoint(checkpoint, output=None, extra_meta=None):
         checkpoint = torch.load(source, map_location="cpu", weights_only=True)
     meta = checkpoint.get("meta") if isinstance(checkpoint, dict) else None
     if not isinstance(meta, dict) or meta.get("kind") != CHECKPOINT_KIND:
-        raise ValueError(f"{source}: not a Supernet-ImageNet training checkpoint (meta.kind "
-                         f"'{CHECKPOINT_KIND}' expected)")
-    body = {k[len("body."):]: v for k, v in checkpoint["model"].items() if k.startswith("body.")}
+        raise ValueError(
+            f"{source}: not a Supernet-ImageNet training checkpoint (meta.kind '{CHECKPOINT_KIND}' expected)"
+        )
+    body = {k[len("body.") :]: v for k, v in checkpoint["model"].items() if k.startswith("body.")}
     if not body:
         raise ValueError(f"{source}: the model has no 'body.*' weights")
     arch = None if meta["arch"] == "supernet" else meta["arch"]
-    extra = {"source": "Supernet-ImageNet", "iteration": int(checkpoint.get("iteration", 0)),
-             "num_classes": meta.get("num_classes"), "input_size": meta.get("input_size"),
-             "norm": meta.get("norm")}
+    extra = {
+        "source": "Supernet-ImageNet",
+        "iteration": int(checkpoint.get("iteration", 0)),
+        "num_classes": meta.get("num_classes"),
+        "input_size": meta.get("input_size"),
+        "norm": meta.get("norm"),
+    }
     extra.update(extra_meta or {})
     path = output or default_export_path(meta)
     written = export_backbone(path, body, meta["size"], arch, extra)
@@ -52,8 +58,7 @@ def export_from_checkpoint(checkpoint, output=None, extra_meta=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("checkpoint", help="a train.py checkpoint (e.g. checkpoint_last.pth)")
     parser.add_argument("--output", default=None, help="where to write the backbone weights")
     args = parser.parse_args(argv)

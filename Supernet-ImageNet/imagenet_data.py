@@ -4,6 +4,7 @@ sampler that makes every sample's order and augmentation a function of (seed, it
 Because each training sample carries its own seed, a resumed run reads exactly the images (and
 random crops, jitter, flips) that an uninterrupted run would have read.
 """
+
 import numpy as np
 import torch
 from torch.utils.data import Dataset
@@ -20,21 +21,25 @@ class ToBGR255Tensor:
 
 
 def train_transform(input_size):
-    return transforms.Compose([
-        transforms.RandomResizedCrop(input_size),
-        transforms.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4),
-        transforms.RandomHorizontalFlip(),
-        ToBGR255Tensor(),
-    ])
+    return transforms.Compose(
+        [
+            transforms.RandomResizedCrop(input_size),
+            transforms.ColorJitter(brightness=0.4, contrast=0.4, saturation=0.4),
+            transforms.RandomHorizontalFlip(),
+            ToBGR255Tensor(),
+        ]
+    )
 
 
 def val_transform(input_size):
     # the usual 0.875 centre crop (256 -> 224)
-    return transforms.Compose([
-        transforms.Resize(int(round(input_size / 0.875))),
-        transforms.CenterCrop(input_size),
-        ToBGR255Tensor(),
-    ])
+    return transforms.Compose(
+        [
+            transforms.Resize(int(round(input_size / 0.875))),
+            transforms.CenterCrop(input_size),
+            ToBGR255Tensor(),
+        ]
+    )
 
 
 def image_folder(root, split):
@@ -43,8 +48,9 @@ def image_folder(root, split):
 
     path = os.path.join(root, split)
     if not os.path.isdir(path):
-        raise FileNotFoundError(f"--data {root}: no '{split}' folder (expected ImageFolder layout "
-                                f"{root}/{split}/<class>/<image>)")
+        raise FileNotFoundError(
+            f"--data {root}: no '{split}' folder (expected ImageFolder layout {root}/{split}/<class>/<image>)"
+        )
     return datasets.ImageFolder(path)
 
 
@@ -87,8 +93,7 @@ class IterationSampler:
 
     def _permutation(self, epoch):
         if epoch != self._perm_epoch:
-            g = torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, epoch])
-                                                  .generate_state(1)[0]))
+            g = torch.Generator().manual_seed(int(np.random.SeedSequence([self.seed, epoch]).generate_state(1)[0]))
             self._perm, self._perm_epoch = torch.randperm(self.num_samples, generator=g), epoch
         return self._perm
 

@@ -17,6 +17,7 @@ ranks. Unused choices keep grad None (zero_grad(set_to_none=True)), so SGD leave
 Evaluation: top-1/top-5 on the val split; a supernet is evaluated on --eval-paths paths (a fixed,
 seeded set) or on --eval-arch, each after BN recalibration on --bn-recal-batches training batches.
 """
+
 import argparse
 import logging
 import os
@@ -59,52 +60,78 @@ from training_loop import TrainingLoop, linear_decay_scheduler  # noqa: E402
 
 
 def get_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--mode", choices=("supernet", "fixed"), default="supernet")
     p.add_argument("--size", default="300M", help="300M | 1.3G | 3.8G")
-    p.add_argument("--arch", default="", help="fixed mode: the architecture (digit string, "
-                   "comma list or released name such as FPN-300M)")
+    p.add_argument(
+        "--arch",
+        default="",
+        help="fixed mode: the architecture (digit string, comma list or released name such as FPN-300M)",
+    )
     p.add_argument("--data", required=True, help="ImageFolder root with train/ and val/")
     p.add_argument("--batch-size", type=int, default=1024, help="over all processes")
     p.add_argument("--total-iters", type=int, default=300000)
-    p.add_argument("--lr", type=float, default=0.5,
-                   help="for --batch-size 1024; scale it linearly for other batch sizes (at "
-                   "batch 32 on the tiny set, 0.1 diverges early and stalls; 0.02 learns)")
+    p.add_argument(
+        "--lr",
+        type=float,
+        default=0.5,
+        help="for --batch-size 1024; scale it linearly for other batch sizes (at "
+        "batch 32 on the tiny set, 0.1 diverges early and stalls; 0.02 learns)",
+    )
     p.add_argument("--momentum", type=float, default=0.9)
     p.add_argument("--wd", type=float, default=4e-5, help="on conv/linear weights only")
     p.add_argument("--label-smoothing", type=float, default=0.1)
     p.add_argument("--input-size", type=int, default=224)
     p.add_argument("--norm", choices=("BN", "SyncBN"), default="BN")
-    p.add_argument("--last-channels", type=int, default=0,
-                   help="width of the head's 1x1 conv (0: ShuffleNetV2's for the size)")
-    p.add_argument("--flops-bins", type=int, default=10,
-                   help="supernet path sampling: uniform over this many FLOPs bins (0: uniform "
-                   "per block)")
+    p.add_argument(
+        "--last-channels", type=int, default=0, help="width of the head's 1x1 conv (0: ShuffleNetV2's for the size)"
+    )
+    p.add_argument(
+        "--flops-bins",
+        type=int,
+        default=10,
+        help="supernet path sampling: uniform over this many FLOPs bins (0: uniform per block)",
+    )
     p.add_argument("--workers", type=int, default=4, help="data loader workers per process")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--amp", action="store_true", help="bfloat16 autocast")
-    p.add_argument("--threads", type=int, default=0,
-                   help="CPU intra-op threads per process (0: torch's default)")
+    p.add_argument("--threads", type=int, default=0, help="CPU intra-op threads per process (0: torch's default)")
     p.add_argument("--output-dir", default="output/supernet_imagenet")
-    p.add_argument("--resume", nargs="?", const="auto", default=None,
-                   help="continue from PATH, or (no value) from OUTPUT_DIR/" + LAST_CHECKPOINT)
-    p.add_argument("--stop-at", type=int, default=0,
-                   help="stop after this iteration with a checkpoint (e.g. a job time limit)")
-    p.add_argument("--eval-interval", type=int, default=10000,
-                   help="evaluate every N iterations and at the end (0: only at the end, "
-                   "-1: never)")
+    p.add_argument(
+        "--resume",
+        nargs="?",
+        const="auto",
+        default=None,
+        help="continue from PATH, or (no value) from OUTPUT_DIR/" + LAST_CHECKPOINT,
+    )
+    p.add_argument(
+        "--stop-at", type=int, default=0, help="stop after this iteration with a checkpoint (e.g. a job time limit)"
+    )
+    p.add_argument(
+        "--eval-interval",
+        type=int,
+        default=10000,
+        help="evaluate every N iterations and at the end (0: only at the end, -1: never)",
+    )
     p.add_argument("--eval-paths", type=int, default=3, help="supernet: paths to evaluate")
     p.add_argument("--eval-arch", default="", help="supernet: evaluate this path instead")
-    p.add_argument("--bn-recal-batches", type=int, default=20,
-                   help="supernet: training batches for BN recalibration per evaluated path")
+    p.add_argument(
+        "--bn-recal-batches",
+        type=int,
+        default=20,
+        help="supernet: training batches for BN recalibration per evaluated path",
+    )
     p.add_argument("--val-batch-size", type=int, default=200, help="per process")
     p.add_argument("--val-batches", type=int, default=0, help="limit the val batches (0: all)")
     p.add_argument("--checkpoint-interval", type=int, default=10000)
     p.add_argument("--log-interval", type=int, default=20)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--export", default="", help="write the trained backbone (body only, with "
-                   "metadata) here at the end, e.g. ImageNet-Pretrain-models/supernet_300M.pth")
+    p.add_argument(
+        "--export",
+        default="",
+        help="write the trained backbone (body only, with "
+        "metadata) here at the end, e.g. ImageNet-Pretrain-models/supernet_300M.pth",
+    )
     args = p.parse_args(argv)
     if args.mode == "fixed" and not args.arch:
         p.error("--mode fixed needs --arch")
@@ -135,19 +162,24 @@ def build_loaders(args, world_size, rank, start_iter, end_iter):
     pin = args.device.startswith("cuda")
     train_samples = SeededSamples(train_set, train_transform(args.input_size))
     train_loader = DataLoader(
-        train_samples, num_workers=args.workers, pin_memory=pin,
-        batch_sampler=IterationSampler(len(train_set), per_rank, world_size, rank, args.seed,
-                                       start_iter, end_iter))
+        train_samples,
+        num_workers=args.workers,
+        pin_memory=pin,
+        batch_sampler=IterationSampler(len(train_set), per_rank, world_size, rank, args.seed, start_iter, end_iter),
+    )
     # the same seeded batches on every rank and at every pass over it, so recalibrated statistics
     # agree across ranks and evaluations
     recal_loader = DataLoader(
-        train_samples, num_workers=args.workers, pin_memory=pin,
-        batch_sampler=IterationSampler(len(train_set), per_rank, 1, 0, args.seed + 2, 0,
-                                       args.bn_recal_batches))
+        train_samples,
+        num_workers=args.workers,
+        pin_memory=pin,
+        batch_sampler=IterationSampler(len(train_set), per_rank, 1, 0, args.seed + 2, 0, args.bn_recal_batches),
+    )
     val_set.transform = val_transform(args.input_size)
     val_shard = Subset(val_set, list(range(rank, len(val_set), world_size)))
-    val_loader = DataLoader(val_shard, batch_size=args.val_batch_size, shuffle=False,
-                            num_workers=args.workers, pin_memory=pin)
+    val_loader = DataLoader(
+        val_shard, batch_size=args.val_batch_size, shuffle=False, num_workers=args.workers, pin_memory=pin
+    )
     return train_loader, recal_loader, val_loader, num_classes
 
 
@@ -166,13 +198,28 @@ def build_evaluator(args, model, val_loader, recal_loader, device, logger, metri
     supernet = args.mode == "supernet"
     paths = ()
     if supernet:
-        paths = [args.eval_arch] if args.eval_arch else eval_paths(
-            args.size, args.eval_paths, seed=args.seed, flops_bins=args.flops_bins,
-            input_size=args.input_size)
-    return Evaluator(model, val_loader, device, logger=logger, metrics=metrics, size=args.size,
-                     input_size=args.input_size, fixed_arch=None if supernet else args.arch,
-                     paths=paths, recal_loader=recal_loader, recal_batches=args.bn_recal_batches,
-                     amp=args.amp, max_batches=args.val_batches)
+        paths = (
+            [args.eval_arch]
+            if args.eval_arch
+            else eval_paths(
+                args.size, args.eval_paths, seed=args.seed, flops_bins=args.flops_bins, input_size=args.input_size
+            )
+        )
+    return Evaluator(
+        model,
+        val_loader,
+        device,
+        logger=logger,
+        metrics=metrics,
+        size=args.size,
+        input_size=args.input_size,
+        fixed_arch=None if supernet else args.arch,
+        paths=paths,
+        recal_loader=recal_loader,
+        recal_batches=args.bn_recal_batches,
+        amp=args.amp,
+        max_batches=args.val_batches,
+    )
 
 
 def train(args):
@@ -180,21 +227,23 @@ def train(args):
     rank, world_size = comm.get_rank(), comm.get_world_size()
     logger = setup_logger("detnas.imagenet", args.output_dir if rank == 0 else "", rank)
     if args.batch_size % world_size:
-        raise ValueError(f"--batch-size {args.batch_size} is not divisible by the {world_size} "
-                         f"processes")
+        raise ValueError(f"--batch-size {args.batch_size} is not divisible by the {world_size} processes")
     ckpt_path, checkpoint = read_resume_checkpoint(args)
     torch.manual_seed(args.seed)  # same initial weights on every rank
     start_iter = int(checkpoint["iteration"]) if checkpoint is not None else 0
     total = args.total_iters
     stop = min(args.stop_at, total) if args.stop_at > 0 else total
-    train_loader, recal_loader, val_loader, num_classes = build_loaders(
-        args, world_size, rank, start_iter, stop)
+    train_loader, recal_loader, val_loader, num_classes = build_loaders(args, world_size, rank, start_iter, stop)
 
     supernet = args.mode == "supernet"
-    model = DetNASClassifier(args.size, num_classes, arch=None if supernet else args.arch,
-                             norm=args.norm, last_channels=args.last_channels or None).to(device)
-    optimizer = torch.optim.SGD(parameter_groups(model, args.wd), lr=args.lr,
-                                momentum=args.momentum)
+    model = DetNASClassifier(
+        args.size,
+        num_classes,
+        arch=None if supernet else args.arch,
+        norm=args.norm,
+        last_channels=args.last_channels or None,
+    ).to(device)
+    optimizer = torch.optim.SGD(parameter_groups(model, args.wd), lr=args.lr, momentum=args.momentum)
     scheduler = linear_decay_scheduler(optimizer, total)
     meta = checkpoint_meta(args, num_classes)
     run_checkpoint = RunCheckpoint(model, optimizer, scheduler, meta, args.output_dir, logger)
@@ -204,23 +253,51 @@ def train(args):
     ddp_model = model
     if distributed:
         ddp_model = DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None,
-            find_unused_parameters=supernet)
-    sampler = make_path_sampler(args.size, "flops_uniform" if args.flops_bins > 0 else "uniform",
-                                args.seed, args.flops_bins, args.input_size) if supernet else None
-    logger.info("DetNAS ImageNet %s %s: %d classes, %d processes, %d images per process, "
-                "iterations %d..%d of %d on %s", args.mode, args.size, num_classes, world_size,
-                args.batch_size // world_size, start_iter, stop, total, device)
+            model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=supernet
+        )
+    sampler = (
+        make_path_sampler(
+            args.size,
+            "flops_uniform" if args.flops_bins > 0 else "uniform",
+            args.seed,
+            args.flops_bins,
+            args.input_size,
+        )
+        if supernet
+        else None
+    )
+    logger.info(
+        "DetNAS ImageNet %s %s: %d classes, %d processes, %d images per process, iterations %d..%d of %d on %s",
+        args.mode,
+        args.size,
+        num_classes,
+        world_size,
+        args.batch_size // world_size,
+        start_iter,
+        stop,
+        total,
+        device,
+    )
 
     # OUTPUT_DIR/metrics.jsonl and OUTPUT_DIR/tensorboard/, restarted at the resumed iteration.
     metrics = MetricsWriter(args.output_dir, enabled=rank == 0, start_step=start_iter)
     evaluator = build_evaluator(args, model, val_loader, recal_loader, device, logger, metrics)
-    loop = TrainingLoop(ddp_model, optimizer, scheduler,
-                        torch.nn.CrossEntropyLoss(label_smoothing=args.label_smoothing), device,
-                        logger=logger, metrics=metrics, save_checkpoint=run_checkpoint.save,
-                        evaluate=evaluator.run, path_sampler=sampler, amp=args.amp,
-                        log_interval=args.log_interval, checkpoint_interval=args.checkpoint_interval,
-                        eval_interval=args.eval_interval)
+    loop = TrainingLoop(
+        ddp_model,
+        optimizer,
+        scheduler,
+        torch.nn.CrossEntropyLoss(label_smoothing=args.label_smoothing),
+        device,
+        logger=logger,
+        metrics=metrics,
+        save_checkpoint=run_checkpoint.save,
+        evaluate=evaluator.run,
+        path_sampler=sampler,
+        amp=args.amp,
+        log_interval=args.log_interval,
+        checkpoint_interval=args.checkpoint_interval,
+        eval_interval=args.eval_interval,
+    )
     run_start = time.time()
     iteration, results = loop.run(train_loader, start_iter, stop, total)
 
@@ -229,7 +306,8 @@ def train(args):
         results = evaluator.run(iteration)
     if iteration == total and args.export and rank == 0:
         path, _ = export_from_checkpoint(
-            {"model": model.state_dict(), "iteration": iteration, "meta": meta}, args.export)
+            {"model": model.state_dict(), "iteration": iteration, "meta": meta}, args.export
+        )
         logger.info("exported the backbone to %s", path)
     comm.synchronize()
     metrics.close()

@@ -1,5 +1,6 @@
 """The Supernet-ImageNet iteration loop: one SGD step per batch (a supernet trains one sampled path
 per step, the same on every rank), log lines with ETA, periodic checkpoints and evaluations."""
+
 import datetime
 import time
 
@@ -16,8 +17,7 @@ def linear_decay_scheduler(optimizer, total_iters):
     """The lr falls linearly from its base value to 0 at `total_iters`. The factor is a function,
     not a callable object: LambdaLR then saves no state for it, so a resumed run follows its own
     --total-iters."""
-    return torch.optim.lr_scheduler.LambdaLR(optimizer,
-                                             lambda it: max(0.0, 1.0 - it / total_iters))
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda it: max(0.0, 1.0 - it / total_iters))
 
 
 class TrainingLoop:
@@ -29,9 +29,24 @@ class TrainingLoop:
     iterations (eval_interval <= 0: never) except at the last one, which the caller handles.
     """
 
-    def __init__(self, model, optimizer, scheduler, criterion, device, *, logger, metrics,
-                 save_checkpoint, evaluate, path_sampler=None, amp=False, log_interval=20,
-                 checkpoint_interval=10000, eval_interval=10000):
+    def __init__(
+        self,
+        model,
+        optimizer,
+        scheduler,
+        criterion,
+        device,
+        *,
+        logger,
+        metrics,
+        save_checkpoint,
+        evaluate,
+        path_sampler=None,
+        amp=False,
+        log_interval=20,
+        checkpoint_interval=10000,
+        eval_interval=10000,
+    ):
         self.model = model
         self.optimizer = optimizer
         self.scheduler = scheduler
@@ -93,11 +108,25 @@ class TrainingLoop:
     def _log(self, iteration, stop_iter, total_iters, meters, run_start):
         eta = datetime.timedelta(seconds=int(meters["time"].avg * (stop_iter - iteration)))
         lr = self.optimizer.param_groups[0]["lr"]
-        self.logger.info("iter %d/%d  loss %.4f (%.4f)  top1 %.3f  lr %.5f  time %.3fs  data %.3fs"
-                         "  eta %s", iteration, total_iters, meters["loss"].avg,
-                         meters["loss"].global_avg, meters["top1"].avg, lr, meters["time"].avg,
-                         meters["data"].avg, eta)
-        self.metrics.write(iteration, loss=meters["loss"].avg, top1=meters["top1"].avg, lr=lr,
-                           time=meters["time"].avg, data_time=meters["data"].avg,
-                           elapsed=time.time() - run_start,
-                           peak_mem_mb=round(peak_memory_mb(self.device), 1))
+        self.logger.info(
+            "iter %d/%d  loss %.4f (%.4f)  top1 %.3f  lr %.5f  time %.3fs  data %.3fs  eta %s",
+            iteration,
+            total_iters,
+            meters["loss"].avg,
+            meters["loss"].global_avg,
+            meters["top1"].avg,
+            lr,
+            meters["time"].avg,
+            meters["data"].avg,
+            eta,
+        )
+        self.metrics.write(
+            iteration,
+            loss=meters["loss"].avg,
+            top1=meters["top1"].avg,
+            lr=lr,
+            time=meters["time"].avg,
+            data_time=meters["data"].avg,
+            elapsed=time.time() - run_start,
+            peak_mem_mb=round(peak_memory_mb(self.device), 1),
+        )

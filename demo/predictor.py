@@ -7,6 +7,7 @@ written to the output folder as <name>_detections.png with its boxes, class name
 `--annotations a.json` (COCO format) an image listed there (matched by file name) is drawn twice,
 side by side: its ground-truth boxes on the left, the detections on the right.
 """
+
 import argparse
 import colorsys
 import json
@@ -95,8 +96,7 @@ def draw_ground_truth(image, boxes):
 
 
 def side_by_side(left, right, gap=4):
-    sheet = Image.new("RGB", (left.width + gap + right.width, max(left.height, right.height)),
-                      (128, 128, 128))
+    sheet = Image.new("RGB", (left.width + gap + right.width, max(left.height, right.height)), (128, 128, 128))
     sheet.paste(left, (0, 0))
     sheet.paste(right, (left.width + gap, 0))
     return sheet
@@ -143,8 +143,12 @@ def parse_args(argv=None):
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--weights", default="", help="checkpoint (default: see the module doc)")
     parser.add_argument("--threshold", type=float, default=0.5, help="minimum score drawn")
-    parser.add_argument("--annotations", default="", metavar="JSON",
-                        help="COCO annotations: draw each listed image's ground truth beside it")
+    parser.add_argument(
+        "--annotations",
+        default="",
+        metavar="JSON",
+        help="COCO annotations: draw each listed image's ground truth beside it",
+    )
     return parse_args_with_overrides(parser, argv, config_key_predicate(default_config()))
 
 

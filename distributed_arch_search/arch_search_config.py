@@ -4,6 +4,7 @@
 
 FLOPs limits are strings with an optional unit suffix K, M, G ("300M", "1.3G", "2.5e8").
 """
+
 import os
 import re
 
@@ -124,8 +125,10 @@ def load_search_config(config_file="", opts=()):
     if cfg.SPACE.FLOPS_MODEL not in ("detnas", "linear"):
         raise SearchConfigError(f"SPACE.FLOPS_MODEL must be detnas or linear, got {cfg.SPACE.FLOPS_MODEL!r}")
     if cfg.SPACE.NUM_BLOCKS < 0 or not 0 <= cfg.SPACE.NUM_CHOICES <= 10:
-        raise SearchConfigError(f"SPACE.NUM_BLOCKS must be >= 0 and SPACE.NUM_CHOICES in 0..10 (0 = from the "
-                                f"preset), got {cfg.SPACE.NUM_BLOCKS} and {cfg.SPACE.NUM_CHOICES}")
+        raise SearchConfigError(
+            f"SPACE.NUM_BLOCKS must be >= 0 and SPACE.NUM_CHOICES in 0..10 (0 = from the "
+            f"preset), got {cfg.SPACE.NUM_BLOCKS} and {cfg.SPACE.NUM_CHOICES}"
+        )
     if cfg.MASTER.PROGRESS_BAR not in ("auto", "on", "off"):
         raise SearchConfigError(f"MASTER.PROGRESS_BAR must be auto, on or off, got {cfg.MASTER.PROGRESS_BAR!r}")
     for key in ("EVOLUTION.MAX_FLOPS", "EVOLUTION.MIN_FLOPS", "SPACE.LINEAR_FLOPS_BASE"):
@@ -135,9 +138,11 @@ def load_search_config(config_file="", opts=()):
             parse_flops(value, key)
     for i, arch in enumerate(cfg.EVOLUTION.INITIAL_POPULATION):
         if not (isinstance(arch, str) and arch.isascii() and arch.isdigit()):
-            raise SearchConfigError(f"EVOLUTION.INITIAL_POPULATION[{i}] must be a quoted digit string such as "
-                                    f"'0123...' (unquoted, yaml reads a number and drops leading zeros), "
-                                    f"got {arch!r}")
+            raise SearchConfigError(
+                f"EVOLUTION.INITIAL_POPULATION[{i}] must be a quoted digit string such as "
+                f"'0123...' (unquoted, yaml reads a number and drops leading zeros), "
+                f"got {arch!r}"
+            )
     for i, value in enumerate(cfg.SPACE.LINEAR_FLOPS_PER_CHOICE):
         parse_flops(value, f"SPACE.LINEAR_FLOPS_PER_CHOICE[{i}]")
     cfg.freeze()

@@ -14,6 +14,7 @@ than MASTER.TASK_TIMEOUT_S, or when the server holding it stops reporting for MA
 EVOLUTION.MAX_FAILURES it is recorded as failed, never retried, never becomes a parent, and every
 server is told (a "done" notice) so that no copy of it is evaluated again.
 """
+
 import functools
 import logging
 import os
@@ -70,11 +71,20 @@ class SearchMaster:
     # ------------------------------------------------------------------------ checkpoint
     def _state(self, transport):
         in_flight = {k: e.to_dict() for k, e in transport.in_flight().items()} if transport else {}
-        return {"version": report.CHECKPOINT_VERSION, "experiment": self.experiment, "run_id": self.run_id,
-                "config": self.settings.config_dump, "evolution": self.ea.state_dict(),
-                "results": list(self.results.values()), "attempts": self.attempts,
-                "in_flight": in_flight, "generation_stats": self.generation_stats,
-                "duplicates_ignored": self.duplicates_ignored, "elapsed_s": self._elapsed(), "saved_at": time.time()}
+        return {
+            "version": report.CHECKPOINT_VERSION,
+            "experiment": self.experiment,
+            "run_id": self.run_id,
+            "config": self.settings.config_dump,
+            "evolution": self.ea.state_dict(),
+            "results": list(self.results.values()),
+            "attempts": self.attempts,
+            "in_flight": in_flight,
+            "generation_stats": self.generation_stats,
+            "duplicates_ignored": self.duplicates_ignored,
+            "elapsed_s": self._elapsed(),
+            "saved_at": time.time(),
+        }
 
     def checkpoint(self, transport):
         report.write_json_atomic(self.checkpoint_path, self._state(transport))
@@ -92,9 +102,15 @@ class SearchMaster:
         self.duplicates_ignored = state["duplicates_ignored"]
         self.resumed_in_flight = state["in_flight"]
         self.elapsed_before = state["elapsed_s"]
-        logger.info("resuming %s from %s: generation %d, %d results, %d pending (%d were in flight)",
-                    self.experiment, self.checkpoint_path, self.ea.generation, len(self.results),
-                    len(self.ea.pending()), len(self.resumed_in_flight))
+        logger.info(
+            "resuming %s from %s: generation %d, %d results, %d pending (%d were in flight)",
+            self.experiment,
+            self.checkpoint_path,
+            self.ea.generation,
+            len(self.results),
+            len(self.ea.pending()),
+            len(self.resumed_in_flight),
+        )
 
     # ------------------------------------------------------------------------ the loop
     def run(self):
@@ -106,9 +122,12 @@ class SearchMaster:
         transport = self._transport_factory(self.experiment, self.output_dir)
         transport.run_id = self.run_id
         transport.max_attempts = self.ea.config.max_failures
-        self._bar = SearchProgressBar(self.settings.progress_bar,
-                                      self.ea.config.population_size * self.ea.config.num_generations,
-                                      len(self.results), f"search {self.experiment}")
+        self._bar = SearchProgressBar(
+            self.settings.progress_bar,
+            self.ea.config.population_size * self.ea.config.num_generations,
+            len(self.results),
+            f"search {self.experiment}",
+        )
         self._curves = report.SearchCurves(self.output_dir, list(self.results.values()))
         try:
             self._take_over(transport)
@@ -189,31 +208,48 @@ class SearchMaster:
             changed = True
             transport.forget(entry.arch)
             where = f" on {entry.server_id}" if entry.server_id else " (never started)"
-            self._fail_attempt(transport, entry.arch,
-                               f"timeout: no result after {s.task_timeout_s:g} s{where}")
+            self._fail_attempt(transport, entry.arch, f"timeout: no result after {s.task_timeout_s:g} s{where}")
         for entry in transport.lost(s.server_lost_s):
             changed = True
             transport.forget(entry.arch)
-            self._fail_attempt(transport, entry.arch, f"the server holding the task was lost: {entry.server_id} "
-                               f"sent nothing for {s.server_lost_s:g} s")
+            self._fail_attempt(
+                transport,
+                entry.arch,
+                f"the server holding the task was lost: {entry.server_id} sent nothing for {s.server_lost_s:g} s",
+            )
         if changed:
             self.checkpoint(transport)
         transport.ack(received)  # only now: a crash before the checkpoint redelivers them
         top = self.ea.top_k(1)
-        self._bar.update(len(self.results), self.ea.generation, len(transport.in_flight()),
-                         sum(r["status"] == "failed" for r in self.results.values()), top[0][1] if top else None)
+        self._bar.update(
+            len(self.results),
+            self.ea.generation,
+            len(transport.in_flight()),
+            sum(r["status"] == "failed" for r in self.results.values()),
+            top[0][1] if top else None,
+        )
 
     def _handle(self, transport, m, reissue=True):
         key = m["arch"]
         if not m["task_id"].startswith(self.run_id + "."):
-            logger.warning("ignoring a %s message for %s of another run of experiment %r (task %s)",
-                           m["type"], key, self.experiment, m["task_id"])
+            logger.warning(
+                "ignoring a %s message for %s of another run of experiment %r (task %s)",
+                m["type"],
+                key,
+                self.experiment,
+                m["task_id"],
+            )
             return False
         try:
             self.ea.generation_of(key)
         except (KeyError, ValueError):
-            logger.warning("ignoring a %s message for %s, which this search never proposed (another search "
-                           "using experiment name %r?)", m["type"], key, self.experiment)
+            logger.warning(
+                "ignoring a %s message for %s, which this search never proposed (another search "
+                "using experiment name %r?)",
+                m["type"],
+                key,
+                self.experiment,
+            )
             return False
         att = self.attempts.setdefault(key, _new_attempts())
         final = key in self.results
@@ -228,8 +264,12 @@ class SearchMaster:
             return True
         if final:
             self.duplicates_ignored += 1
-            logger.info("ignoring a duplicate result for %s from %s (already %s)", key, m["server_id"],
-                        self.results[key]["status"])
+            logger.info(
+                "ignoring a duplicate result for %s from %s (already %s)",
+                key,
+                m["server_id"],
+                self.results[key]["status"],
+            )
             return True
         if m["status"] == "ok":
             self.ea.record(key, m["metrics"]["ap"])
@@ -249,8 +289,13 @@ class SearchMaster:
             outcome = self.ea.record_failure(key)
             if outcome is not FailureOutcome.RETRY:
                 break
-        logger.warning("candidate %s: failed attempt %d/%d: %s", key, self.ea.failure_count(key),
-                       self.ea.config.max_failures, reason)
+        logger.warning(
+            "candidate %s: failed attempt %d/%d: %s",
+            key,
+            self.ea.failure_count(key),
+            self.ea.config.max_failures,
+            reason,
+        )
         if outcome is FailureOutcome.FAILED:
             transport.forget(key)
             self._finalise(key, "failed", None)
@@ -259,13 +304,11 @@ class SearchMaster:
             transport.submit(key, attempt=self.ea.failure_count(key) + 1)
 
     def _finalise(self, key, status, m):
-        record = report.final_record(key, status, m, self.attempts[key], self.ea.generation_of(key),
-                                     self.ea.flops(key))
+        record = report.final_record(key, status, m, self.attempts[key], self.ea.generation_of(key), self.ea.flops(key))
         self.results[key] = record
         self._curves.add(record)
         if status == "failed":
-            logger.error("candidate %s recorded as failed after %d failed attempts", key,
-                         self.ea.failure_count(key))
+            logger.error("candidate %s recorded as failed after %d failed attempts", key, self.ea.failure_count(key))
 
     def _close_generation_if_done(self):
         g = self.ea.generation
@@ -274,17 +317,32 @@ class SearchMaster:
         k = self.settings.top_k
         stats = report.generation_summary(g, self.results.values(), self.ea.top_k(k), self._elapsed())
         self.generation_stats.append(stats)
-        logger.info("generation %d done: %d evaluated, %d failed; best AP so far %s (%s), top-%d mean %s; "
-                    "%d duplicates ignored", g, stats["evaluated"], stats["failed"], _fmt(stats["best_ap"]),
-                    stats["best_arch"], k, _fmt(stats["top_k_mean_ap"]), self.duplicates_ignored)
+        logger.info(
+            "generation %d done: %d evaluated, %d failed; best AP so far %s (%s), top-%d mean %s; "
+            "%d duplicates ignored",
+            g,
+            stats["evaluated"],
+            stats["failed"],
+            _fmt(stats["best_ap"]),
+            stats["best_arch"],
+            k,
+            _fmt(stats["top_k_mean_ap"]),
+            self.duplicates_ignored,
+        )
         if self.settings.plot_each_generation:
             report.plot_search(self.settings, self.generation_stats, list(self.results.values()))
 
     # ------------------------------------------------------------------------ outputs
     def write_outputs(self):
-        summary = report.search_summary(self.settings, self.results.values(), self.generation_stats,
-                                        finished=self.ea.finished, exhausted=self.ea.exhausted,
-                                        duplicates_ignored=self.duplicates_ignored, elapsed_s=self._elapsed())
+        summary = report.search_summary(
+            self.settings,
+            self.results.values(),
+            self.generation_stats,
+            finished=self.ea.finished,
+            exhausted=self.ea.exhausted,
+            duplicates_ignored=self.duplicates_ignored,
+            elapsed_s=self._elapsed(),
+        )
         report.write_search_outputs(self.settings, summary)
         return summary
 

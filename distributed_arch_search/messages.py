@@ -21,6 +21,7 @@ covers every way a peer can get it wrong: nesting deep enough to exhaust the par
 numbers that are not finite or out of their range (times, seconds, AP in [0, 1]), wrong types,
 oversized or ill-formed identifiers. ``decode`` raises nothing else.
 """
+
 import json
 import math
 import re
@@ -50,9 +51,16 @@ def new_task(experiment, arch, attempt, run_id="", max_attempts=3):
     # The task id starts with the master's run id, so a master can tell its own tasks' results from
     # stale ones of an earlier run of the same experiment name.
     task_id = f"{run_id}.{uuid.uuid4().hex}" if run_id else uuid.uuid4().hex
-    return {"schema_version": SCHEMA_VERSION, "type": "task", "experiment": experiment,
-            "task_id": task_id, "arch": arch, "attempt": int(attempt), "max_attempts": int(max_attempts),
-            "issued_at": time.time()}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "type": "task",
+        "experiment": experiment,
+        "task_id": task_id,
+        "arch": arch,
+        "attempt": int(attempt),
+        "max_attempts": int(max_attempts),
+        "issued_at": time.time(),
+    }
 
 
 def run_of(task_id):
@@ -61,29 +69,61 @@ def run_of(task_id):
 
 
 def started_message(task, server_id, redelivered, delivery_count=0):
-    return {"schema_version": SCHEMA_VERSION, "type": "started", "experiment": task["experiment"],
-            "task_id": task["task_id"], "arch": task["arch"], "server_id": server_id,
-            "redelivered": bool(redelivered), "delivery_count": int(delivery_count), "started_at": time.time()}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "type": "started",
+        "experiment": task["experiment"],
+        "task_id": task["task_id"],
+        "arch": task["arch"],
+        "server_id": server_id,
+        "redelivered": bool(redelivered),
+        "delivery_count": int(delivery_count),
+        "started_at": time.time(),
+    }
 
 
 def server_note(kind, task, server_id):
     """A "progress" or "released" message about `task` from `server_id`."""
-    return {"schema_version": SCHEMA_VERSION, "type": kind, "experiment": task["experiment"],
-            "task_id": task["task_id"], "arch": task["arch"], "server_id": server_id, "sent_at": time.time()}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "type": kind,
+        "experiment": task["experiment"],
+        "task_id": task["task_id"],
+        "arch": task["arch"],
+        "server_id": server_id,
+        "sent_at": time.time(),
+    }
 
 
 def result_message(task, server_id, metrics=None, error=None, seconds=0.0, tries=None, evaluator=""):
     ok = error is None
-    return {"schema_version": SCHEMA_VERSION, "type": "result", "experiment": task["experiment"],
-            "task_id": task["task_id"], "arch": task["arch"], "server_id": server_id, "evaluator": evaluator,
-            "status": "ok" if ok else "error", "metrics": dict(metrics or {}) if ok else {},
-            "error": None if ok else str(error), "seconds": float(seconds),
-            "tries": int(tries if tries is not None else task.get("attempt", 1)), "finished_at": time.time()}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "type": "result",
+        "experiment": task["experiment"],
+        "task_id": task["task_id"],
+        "arch": task["arch"],
+        "server_id": server_id,
+        "evaluator": evaluator,
+        "status": "ok" if ok else "error",
+        "metrics": dict(metrics or {}) if ok else {},
+        "error": None if ok else str(error),
+        "seconds": float(seconds),
+        "tries": int(tries if tries is not None else task.get("attempt", 1)),
+        "finished_at": time.time(),
+    }
 
 
 def done_message(experiment, run_id, arch, status):
-    return {"schema_version": SCHEMA_VERSION, "type": "done", "experiment": experiment,
-            "task_id": f"{run_id}.done", "arch": arch, "status": status, "sent_at": time.time()}
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "type": "done",
+        "experiment": experiment,
+        "task_id": f"{run_id}.done",
+        "arch": arch,
+        "status": status,
+        "sent_at": time.time(),
+    }
 
 
 def encode(message):
@@ -122,8 +162,16 @@ _FIELDS = {
     "started": {"server_id": str, "redelivered": bool, "delivery_count": int, "started_at": float},
     "progress": {"server_id": str, "sent_at": float},
     "released": {"server_id": str, "sent_at": float},
-    "result": {"server_id": str, "evaluator": str, "status": str, "metrics": dict, "error": (str, type(None)),
-               "seconds": float, "tries": int, "finished_at": float},
+    "result": {
+        "server_id": str,
+        "evaluator": str,
+        "status": str,
+        "metrics": dict,
+        "error": (str, type(None)),
+        "seconds": float,
+        "tries": int,
+        "finished_at": float,
+    },
     "done": {"status": str, "sent_at": float},
 }
 
@@ -161,8 +209,10 @@ def validate(message, expected_types=MESSAGE_TYPES):
         if name == "evaluator" and message.get(name) == "":
             continue  # a result the transport made up for a dead local worker
         if name in message and not NAME_RE.match(message[name]):
-            raise MessageError(f"{kind} message field {name!r} must be 1-200 letters, digits, '_', '.', "
-                               f"'-', got {message[name][:40]!r}")
+            raise MessageError(
+                f"{kind} message field {name!r} must be 1-200 letters, digits, '_', '.', "
+                f"'-', got {message[name][:40]!r}"
+            )
     for name in ("issued_at", "started_at", "finished_at", "sent_at"):
         _check_range(kind, name, message.get(name, 0.0), 0.0, MAX_TIME)
     for name in ("attempt", "max_attempts", "tries"):

@@ -1,5 +1,6 @@
 """The search master's progress bar: candidates final out of the budget, with the generation, tasks in
 flight, failures and the best AP so far."""
+
 import sys
 
 
@@ -18,8 +19,13 @@ class SearchProgressBar:
         if self._bar is None:
             return
         self._bar.n = done
-        self._bar.set_postfix(gen=generation, in_flight=in_flight, failed=failed,
-                              best="-" if best_ap is None else f"{best_ap:.4f}", refresh=False)
+        self._bar.set_postfix(
+            gen=generation,
+            in_flight=in_flight,
+            failed=failed,
+            best="-" if best_ap is None else f"{best_ap:.4f}",
+            refresh=False,
+        )
         self._bar.refresh()
 
     def close(self):

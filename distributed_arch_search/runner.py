@@ -6,6 +6,7 @@ and a "finish" line per evaluation (flushed at once), which is also how the test
 finished architecture was evaluated again. With ``--score-cache DIR`` and an evaluator that states a
 fingerprint, a score already in the cache is returned without evaluating (a "cached" line).
 """
+
 import json
 import logging
 import os
@@ -65,8 +66,7 @@ class EvaluationRunner:
         if hasattr(evaluator, "score_cache"):  # an evaluator that caches parts of its work itself
             evaluator.score_cache = cache
         if cache is not None and not self.fingerprint:
-            logger.warning("evaluator %s states no fingerprint: its scores are not cached",
-                           type(evaluator).__name__)
+            logger.warning("evaluator %s states no fingerprint: its scores are not cached", type(evaluator).__name__)
 
     def run(self, task):
         """Evaluate the task's architecture; return a result message. Never raises."""
@@ -74,8 +74,7 @@ class EvaluationRunner:
             cached = self.cache.get(self.fingerprint, task["arch"])
             if cached is not None:
                 self._write("cached", task, status="ok", seconds=0.0)
-                return messages.result_message(task, self.server_id, cached, None, 0.0,
-                                               evaluator=self.evaluator_name)
+                return messages.result_message(task, self.server_id, cached, None, 0.0, evaluator=self.evaluator_name)
         arch = tuple(int(c) for c in task["arch"])
         self._write("start", task)
         start = time.monotonic()
@@ -86,21 +85,26 @@ class EvaluationRunner:
             logger.error("evaluation of %s failed:\n%s", task["arch"], traceback.format_exc())
         seconds = time.monotonic() - start
         self._write("finish", task, status="ok" if error is None else "error", seconds=seconds)
-        result = messages.result_message(task, self.server_id, metrics, error, seconds,
-                                         evaluator=self.evaluator_name)
+        result = messages.result_message(task, self.server_id, metrics, error, seconds, evaluator=self.evaluator_name)
         try:  # e.g. an AP outside [0, 1]: the master would reject the result, so report why instead
             messages.validate(result)
         except messages.MessageError as e:
             error = f"the evaluator's result is not valid: {e}"
-            result = messages.result_message(task, self.server_id, None, error, seconds,
-                                             evaluator=self.evaluator_name)
+            result = messages.result_message(task, self.server_id, None, error, seconds, evaluator=self.evaluator_name)
         if error is None and self.cache is not None:
             self.cache.put(self.fingerprint, task["arch"], metrics, seconds, self.server_id)
         return result
 
     def _write(self, event, task, **extra):
-        line = dict(event=event, arch=task["arch"], task_id=task["task_id"], attempt=task["attempt"],
-                    server_id=self.server_id, time=time.time(), **extra)
+        line = dict(
+            event=event,
+            arch=task["arch"],
+            task_id=task["task_id"],
+            attempt=task["attempt"],
+            server_id=self.server_id,
+            time=time.time(),
+            **extra,
+        )
         self._log.write(json.dumps(line) + "\n")
         self._log.flush()
 

@@ -10,6 +10,7 @@ redelivered after a broker restart then costs a file lookup instead of an evalua
 One JSON object per line, appended under an exclusive ``flock`` and fsynced; a line cut short by a
 crash is skipped with a warning. Lines are validated like messages: only finite numbers enter.
 """
+
 import fcntl
 import hashlib
 import json
@@ -57,9 +58,21 @@ class ScoreCache:
         return dict(metrics) if metrics is not None else None
 
     def put(self, fp, arch, metrics, seconds, server_id=""):
-        line = json.dumps({"fingerprint": fp, "arch": arch, "metrics": metrics, "seconds": float(seconds),
-                           "server_id": server_id, "time": time.time()}, sort_keys=True,
-                          allow_nan=False) + "\n"
+        line = (
+            json.dumps(
+                {
+                    "fingerprint": fp,
+                    "arch": arch,
+                    "metrics": metrics,
+                    "seconds": float(seconds),
+                    "server_id": server_id,
+                    "time": time.time(),
+                },
+                sort_keys=True,
+                allow_nan=False,
+            )
+            + "\n"
+        )
         with open(self.path, "a", encoding="utf-8") as f:
             fcntl.flock(f, fcntl.LOCK_EX)
             try:
@@ -99,9 +112,14 @@ def _parse_line(raw):
         entry = json.loads(raw.decode("utf-8"), parse_constant=_refuse)
     except (UnicodeDecodeError, ValueError, RecursionError):
         return None
-    if not (isinstance(entry, dict) and isinstance(entry.get("fingerprint"), str)
-            and isinstance(entry.get("arch"), str) and entry["arch"].isdigit()
-            and isinstance(entry.get("metrics"), dict) and "ap" in entry["metrics"]):
+    if not (
+        isinstance(entry, dict)
+        and isinstance(entry.get("fingerprint"), str)
+        and isinstance(entry.get("arch"), str)
+        and entry["arch"].isdigit()
+        and isinstance(entry.get("metrics"), dict)
+        and "ap" in entry["metrics"]
+    ):
         return None
     for v in entry["metrics"].values():
         if not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)):

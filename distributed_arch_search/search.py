@@ -8,6 +8,7 @@
 Exit status: 0 with a best architecture, 1 when no candidate was evaluated, 2 for a configuration,
 broker or worker error (a message, not a traceback).
 """
+
 import argparse
 import logging
 import os
@@ -25,17 +26,16 @@ logger = logging.getLogger("distributed_arch_search.search")
 
 # ------------------------------------------------------------------------------------- CLI
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(prog="python -m distributed_arch_search.search",
-                                description="DetNAS evolutionary architecture search (master).")
+    p = argparse.ArgumentParser(
+        prog="python -m distributed_arch_search.search", description="DetNAS evolutionary architecture search (master)."
+    )
     p.add_argument("--config", default="", help="yaml with search settings (see arch_search_config.py)")
     p.add_argument("--experiment", default="", help="experiment name (= EXPERIMENT)")
     p.add_argument("--output-dir", default="", help="= OUTPUT_DIR (default output/search/<experiment>)")
     p.add_argument("--amqp-url", default="", help="broker URL (= TRANSPORT.AMQP_URL; else $DETNAS_AMQP_URL)")
-    p.add_argument("--backend", default="", choices=["", "auto", "local", "rabbitmq"],
-                   help="= TRANSPORT.BACKEND")
+    p.add_argument("--backend", default="", choices=["", "auto", "local", "rabbitmq"], help="= TRANSPORT.BACKEND")
     p.add_argument("--no-resume", action="store_true", help="start over even if a checkpoint exists")
-    p.add_argument("--delete-queues", action="store_true",
-                   help="delete the experiment's broker queues and exit")
+    p.add_argument("--delete-queues", action="store_true", help="delete the experiment's broker queues and exit")
     p.add_argument("--log-level", default="INFO")
     from maskrcnn_benchmark.utils.cli import config_key_predicate, parse_args_with_overrides
 
@@ -47,8 +47,12 @@ def parse_args(argv=None):
 
 def config_from_args(args):
     opts = list(args.opts)
-    for flag, key in ((args.experiment, "EXPERIMENT"), (args.output_dir, "OUTPUT_DIR"),
-                      (args.amqp_url, "TRANSPORT.AMQP_URL"), (args.backend, "TRANSPORT.BACKEND")):
+    for flag, key in (
+        (args.experiment, "EXPERIMENT"),
+        (args.output_dir, "OUTPUT_DIR"),
+        (args.amqp_url, "TRANSPORT.AMQP_URL"),
+        (args.backend, "TRANSPORT.BACKEND"),
+    ):
         if flag:
             opts += [key, flag]
     if args.no_resume:

@@ -7,6 +7,7 @@ and with the same EVOLUTION.SEED its generation 0 is the evolution's (one evalua
 the score cache). Every run keeps its own search_results.json, from which everything here is
 recomputed.
 """
+
 import math
 import os
 import statistics
@@ -20,10 +21,22 @@ def arm_opts(arm, population, generations, parents, mutants, crossovers, mutatio
     if arm not in ARMS:
         raise ValueError(f"arm must be one of {ARMS}, got {arm!r}")
     mutants, crossovers = (mutants, crossovers) if arm == "evolution" else (0, 0)
-    return ["EVOLUTION.POPULATION_SIZE", str(population), "EVOLUTION.NUM_GENERATIONS", str(generations),
-            "EVOLUTION.NUM_PARENTS", str(parents), "EVOLUTION.NUM_MUTANTS", str(mutants),
-            "EVOLUTION.NUM_CROSSOVERS", str(crossovers), "EVOLUTION.MUTATION_PROB", str(mutation_prob),
-            "MASTER.TOP_K", str(top_k)]
+    return [
+        "EVOLUTION.POPULATION_SIZE",
+        str(population),
+        "EVOLUTION.NUM_GENERATIONS",
+        str(generations),
+        "EVOLUTION.NUM_PARENTS",
+        str(parents),
+        "EVOLUTION.NUM_MUTANTS",
+        str(mutants),
+        "EVOLUTION.NUM_CROSSOVERS",
+        str(crossovers),
+        "EVOLUTION.MUTATION_PROB",
+        str(mutation_prob),
+        "MASTER.TOP_K",
+        str(top_k),
+    ]
 
 
 def run_folder(root, arm, seed):
@@ -55,10 +68,15 @@ def run_figures(summary, top_k):
     generations = summary["evolution"]["num_generations"]
     last = max(r["generation"] for r in ok)
     tail = last_generations(generations)
-    return {"evaluations": len(summary["results"]), "failed": summary["num_failed"], "best_ap": aps[0],
-            "best_arch": summary["best"]["arch"], "top_k_mean_ap": statistics.fmean(aps[:top_k]),
-            "last_generation_median_ap": statistics.median(r["ap"] for r in ok if r["generation"] == last),
-            "last_quarter_aps": [r["ap"] for r in ok if r["generation"] in tail]}
+    return {
+        "evaluations": len(summary["results"]),
+        "failed": summary["num_failed"],
+        "best_ap": aps[0],
+        "best_arch": summary["best"]["arch"],
+        "top_k_mean_ap": statistics.fmean(aps[:top_k]),
+        "last_generation_median_ap": statistics.median(r["ap"] for r in ok if r["generation"] == last),
+        "last_quarter_aps": [r["ap"] for r in ok if r["generation"] in tail],
+    }
 
 
 def compare(runs, top_k):
@@ -73,16 +91,18 @@ def compare(runs, top_k):
     out = {"seeds": seeds, "top_k": top_k, "evaluations_per_run": next(iter(budgets.values()))}
     for arm in ARMS:
         f = figures[arm]
-        out[arm] = {"best_ap": search_stats.mean_sd([f[s]["best_ap"] for s in seeds]),
-                    "top_k_mean_ap": search_stats.mean_sd([f[s]["top_k_mean_ap"] for s in seeds]),
-                    "last_generation_median_ap": search_stats.mean_sd(
-                        [f[s]["last_generation_median_ap"] for s in seeds]),
-                    "best_arch_per_seed": [f[s]["best_arch"] for s in seeds],
-                    "failed": sum(f[s]["failed"] for s in seeds)}
+        out[arm] = {
+            "best_ap": search_stats.mean_sd([f[s]["best_ap"] for s in seeds]),
+            "top_k_mean_ap": search_stats.mean_sd([f[s]["top_k_mean_ap"] for s in seeds]),
+            "last_generation_median_ap": search_stats.mean_sd([f[s]["last_generation_median_ap"] for s in seeds]),
+            "best_arch_per_seed": [f[s]["best_arch"] for s in seeds],
+            "failed": sum(f[s]["failed"] for s in seeds),
+        }
     pooled = {arm: [ap for s in seeds for ap in figures[arm][s]["last_quarter_aps"]] for arm in ARMS}
     out["last_quarter_test"] = search_stats.mann_whitney_greater(pooled["evolution"], pooled["random"])
     out["seeds_where_evolution_best_is_higher"] = sum(
-        figures["evolution"][s]["best_ap"] > figures["random"][s]["best_ap"] for s in seeds)
+        figures["evolution"][s]["best_ap"] > figures["random"][s]["best_ap"] for s in seeds
+    )
     out["curves"] = {arm: {str(s): best_so_far(runs[arm][s]) for s in seeds} for arm in ARMS}
     return out
 
@@ -102,13 +122,26 @@ def plot(path, comparison, title=""):
         columns = [[c[i] for c in curves if c[i] is not None] for i in range(n)]
         keep = [i for i in range(n) if columns[i]]
         mean = [statistics.fmean(columns[i]) for i in keep]
-        ax.fill_between([xs[i] for i in keep], [min(columns[i]) for i in keep],
-                        [max(columns[i]) for i in keep], color=colors[arm], alpha=0.15)
-        ax.plot([xs[i] for i in keep], mean, color=colors[arm], lw=2,
-                label=f"{arm}: mean of {len(curves)} seeds (band: min-max)")
+        ax.fill_between(
+            [xs[i] for i in keep],
+            [min(columns[i]) for i in keep],
+            [max(columns[i]) for i in keep],
+            color=colors[arm],
+            alpha=0.15,
+        )
+        ax.plot(
+            [xs[i] for i in keep],
+            mean,
+            color=colors[arm],
+            lw=2,
+            label=f"{arm}: mean of {len(curves)} seeds (band: min-max)",
+        )
     test = comparison["last_quarter_test"]
-    ax.set_title((title + "\n" if title else "") + f"best AP so far; last-quarter Mann-Whitney U p = "
-                 f"{test['p_value']:.3g} (evolution > random)", fontsize=9)
+    ax.set_title(
+        (title + "\n" if title else "") + f"best AP so far; last-quarter Mann-Whitney U p = "
+        f"{test['p_value']:.3g} (evolution > random)",
+        fontsize=9,
+    )
     ax.set_xlabel("evaluations")
     ax.set_ylabel("best search-val AP so far")
     ax.grid(alpha=0.3)
@@ -120,15 +153,24 @@ def plot(path, comparison, title=""):
 
 def format_table(c):
     k = c["top_k"]
-    lines = [f"evolution vs random search: {len(c['seeds'])} seeds x {c['evaluations_per_run']} evaluations each",
-             f"  {'':<28} {'evolution':>17} {'random':>17}"]
-    for key, name in (("best_ap", "best AP"), ("top_k_mean_ap", f"top-{k} mean AP"),
-                      ("last_generation_median_ap", "last-generation median AP")):
+    lines = [
+        f"evolution vs random search: {len(c['seeds'])} seeds x {c['evaluations_per_run']} evaluations each",
+        f"  {'':<28} {'evolution':>17} {'random':>17}",
+    ]
+    for key, name in (
+        ("best_ap", "best AP"),
+        ("top_k_mean_ap", f"top-{k} mean AP"),
+        ("last_generation_median_ap", "last-generation median AP"),
+    ):
         cells = [f"{c[arm][key]['mean']:.4f} +- {c[arm][key]['sd']:.4f}" for arm in ARMS]
         lines.append(f"  {name:<28} {cells[0]:>17} {cells[1]:>17}")
     t = c["last_quarter_test"]
-    lines.append(f"  last quarter of the budget: Mann-Whitney U = {t['u']:.1f} ({t['n_a']} vs {t['n_b']} "
-                 f"candidates), one-sided p = {t['p_value']:.4g}")
-    lines.append(f"  seeds where the evolution's best is higher: {c['seeds_where_evolution_best_is_higher']} "
-                 f"of {len(c['seeds'])}")
+    lines.append(
+        f"  last quarter of the budget: Mann-Whitney U = {t['u']:.1f} ({t['n_a']} vs {t['n_b']} "
+        f"candidates), one-sided p = {t['p_value']:.4g}"
+    )
+    lines.append(
+        f"  seeds where the evolution's best is higher: {c['seeds_where_evolution_best_is_higher']} "
+        f"of {len(c['seeds'])}"
+    )
     return "\n".join(lines)

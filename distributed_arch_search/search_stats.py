@@ -1,6 +1,7 @@
 """The statistics of the search studies (tools/rank_correlation.py, tools/compare_search.py), on
 scipy.stats: rank correlation with bootstrap intervals, seed-to-seed against architecture-to-
 architecture spread, and the one-sided Mann-Whitney U test of "evolution scores higher than random"."""
+
 import math
 import statistics
 import warnings
@@ -18,12 +19,21 @@ def rank_correlation(x, y, n_resamples=2000, confidence=0.95, seed=0):
         result = fn(x, y)
         with warnings.catch_warnings():  # resamples of equal values warn; _nan_to_zero handles them
             warnings.simplefilter("ignore", stats.ConstantInputWarning)
-            interval = stats.bootstrap((x, y), lambda a, b, fn=fn: _nan_to_zero(fn(a, b).statistic),
-                                       paired=True, vectorized=False, n_resamples=n_resamples,
-                                       confidence_level=confidence, method="percentile",
-                                       rng=np.random.default_rng(seed)).confidence_interval
-        out[name] = {"value": float(result.statistic), "p_value": float(result.pvalue),
-                     "ci": [float(interval.low), float(interval.high)]}
+            interval = stats.bootstrap(
+                (x, y),
+                lambda a, b, fn=fn: _nan_to_zero(fn(a, b).statistic),
+                paired=True,
+                vectorized=False,
+                n_resamples=n_resamples,
+                confidence_level=confidence,
+                method="percentile",
+                rng=np.random.default_rng(seed),
+            ).confidence_interval
+        out[name] = {
+            "value": float(result.statistic),
+            "p_value": float(result.pvalue),
+            "ci": [float(interval.low), float(interval.high)],
+        }
     return out
 
 
@@ -43,8 +53,7 @@ def seed_vs_arch_spread(values_per_arch):
     multi = [g for g in groups if len(g) >= 2]
     within = math.sqrt(statistics.fmean(statistics.variance(g) for g in multi)) if multi else None
     between = statistics.stdev(statistics.fmean(g) for g in groups)
-    return {"seed_sd": within, "arch_sd": between,
-            "arch_over_seed": between / within if within else None}
+    return {"seed_sd": within, "arch_sd": between, "arch_over_seed": between / within if within else None}
 
 
 def mann_whitney_greater(a, b):
@@ -53,14 +62,23 @@ def mann_whitney_greater(a, b):
     if not a or not b:
         raise ValueError(f"need values in both samples, got {len(a)} and {len(b)}")
     result = stats.mannwhitneyu(a, b, alternative="greater")
-    return {"u": float(result.statistic), "p_value": float(result.pvalue), "n_a": len(a), "n_b": len(b),
-            "alternative": "greater", "common_language_effect": float(result.statistic) / (len(a) * len(b))}
+    return {
+        "u": float(result.statistic),
+        "p_value": float(result.pvalue),
+        "n_a": len(a),
+        "n_b": len(b),
+        "alternative": "greater",
+        "common_language_effect": float(result.statistic) / (len(a) * len(b)),
+    }
 
 
 def mean_sd(values):
     values = [float(v) for v in values]
-    return {"mean": statistics.fmean(values), "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "values": values}
+    return {
+        "mean": statistics.fmean(values),
+        "sd": statistics.stdev(values) if len(values) > 1 else 0.0,
+        "values": values,
+    }
 
 
 def _paired(x, y, minimum):

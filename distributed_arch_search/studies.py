@@ -8,6 +8,7 @@ folder is never silently mixed). With a shared ``--score-cache`` no architecture
 equal evaluators across steps: the random arm's generation 0 is the evolution's, a repeated study
 costs lookups only.
 """
+
 import json
 import logging
 import os
@@ -46,20 +47,34 @@ class Backend:
         if self.kind == "rabbitmq":
             if not experiment:
                 raise StudyError("the rabbitmq backend needs an experiment name for the servers' queues")
-            return ["TRANSPORT.BACKEND", "rabbitmq", "TRANSPORT.AMQP_URL", self.amqp_url,
-                    "EXPERIMENT", experiment]
+            return ["TRANSPORT.BACKEND", "rabbitmq", "TRANSPORT.AMQP_URL", self.amqp_url, "EXPERIMENT", experiment]
         args = list(server_args)
         if self.score_cache and "--score-cache" not in args:
             args += ["--score-cache", self.score_cache]
-        return ["TRANSPORT.BACKEND", "local", "LOCAL.NUM_WORKERS", str(self.workers),
-                "LOCAL.GPUS", repr(self.gpus), "LOCAL.SERVER_ARGS", repr(args),
-                "EXPERIMENT", experiment or "local"]
+        return [
+            "TRANSPORT.BACKEND",
+            "local",
+            "LOCAL.NUM_WORKERS",
+            str(self.workers),
+            "LOCAL.GPUS",
+            repr(self.gpus),
+            "LOCAL.SERVER_ARGS",
+            repr(args),
+            "EXPERIMENT",
+            experiment or "local",
+        ]
 
 
 def run_step(folder, search_opts, server_args, backend, experiment="", progress_bar="auto"):
     """Run, resume or reuse the search of `search_opts` in `folder`; return its search_results.json."""
-    opts = [*search_opts, *backend.opts(server_args, experiment), "OUTPUT_DIR", folder,
-            "MASTER.PROGRESS_BAR", progress_bar]
+    opts = [
+        *search_opts,
+        *backend.opts(server_args, experiment),
+        "OUTPUT_DIR",
+        folder,
+        "MASTER.PROGRESS_BAR",
+        progress_bar,
+    ]
     try:
         cfg = load_search_config("", opts)
     except SearchConfigError as e:
@@ -69,15 +84,19 @@ def run_step(folder, search_opts, server_args, backend, experiment="", progress_
         wanted = evolution_config(cfg).to_dict()
         if done["evolution"] != wanted:
             differ = sorted(k for k in wanted if done["evolution"].get(k) != wanted[k])
-            raise StudyError(f"{folder} holds a finished search of other settings ({', '.join(differ)}); "
-                             f"use another --output-dir or delete that folder")
+            raise StudyError(
+                f"{folder} holds a finished search of other settings ({', '.join(differ)}); "
+                f"use another --output-dir or delete that folder"
+            )
         logger.info("%s: finished before, reused (%d evaluated)", folder, done["num_evaluated"])
         return done
     logger.info("%s: running the search", folder)
     summary = SearchMaster.from_config(cfg).run()
     if not summary["finished"]:
-        raise StudyError(f"{folder}: the search stopped before its last generation "
-                         f"({summary['num_evaluated']} evaluated, {summary['num_failed']} failed)")
+        raise StudyError(
+            f"{folder}: the search stopped before its last generation "
+            f"({summary['num_evaluated']} evaluated, {summary['num_failed']} failed)"
+        )
     return summary
 
 
@@ -98,15 +117,32 @@ def ok_results(summary):
 
 
 def space_opts(size="300M", max_flops="300M", min_flops="", seed=0):
-    return ["SPACE.SIZE", size, "EVOLUTION.MAX_FLOPS", str(max_flops), "EVOLUTION.MIN_FLOPS", str(min_flops),
-            "EVOLUTION.SEED", str(seed)]
+    return [
+        "SPACE.SIZE",
+        size,
+        "EVOLUTION.MAX_FLOPS",
+        str(max_flops),
+        "EVOLUTION.MIN_FLOPS",
+        str(min_flops),
+        "EVOLUTION.SEED",
+        str(seed),
+    ]
 
 
 def sample_opts(num, parents=1):
     """One generation of `num` random architectures (no mutation, no crossover)."""
-    return ["EVOLUTION.POPULATION_SIZE", str(num), "EVOLUTION.NUM_GENERATIONS", "1",
-            "EVOLUTION.NUM_PARENTS", str(parents), "EVOLUTION.NUM_MUTANTS", "0",
-            "EVOLUTION.NUM_CROSSOVERS", "0"]
+    return [
+        "EVOLUTION.POPULATION_SIZE",
+        str(num),
+        "EVOLUTION.NUM_GENERATIONS",
+        "1",
+        "EVOLUTION.NUM_PARENTS",
+        str(parents),
+        "EVOLUTION.NUM_MUTANTS",
+        "0",
+        "EVOLUTION.NUM_CROSSOVERS",
+        "0",
+    ]
 
 
 def fixed_list_opts(archs):

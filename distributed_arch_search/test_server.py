@@ -10,6 +10,7 @@ host-pid-gpuN (or -cpu); its logs and scratch files go to <output-dir>/servers/<
 Ctrl-C stops it; an unfinished task goes back to the queue. Several servers may run on one machine
 (see run_server.sh). The same argument list configures the local backend's worker processes.
 """
+
 import logging
 import os
 import signal
@@ -37,9 +38,15 @@ def main(argv=None):
     from .transport.rabbitmq_server import RabbitMQServer  # pika only where the broker is used
 
     runner = make_runner(args, scratch, server_id)
-    server = RabbitMQServer(args.experiment, resolve_url(args.amqp_url), runner, heartbeat_s=args.heartbeat,
-                            progress_s=args.progress_s, poll_s=args.poll_s,
-                            backoff=Backoff(cap=args.reconnect_max_s, give_up_after=args.give_up_s))
+    server = RabbitMQServer(
+        args.experiment,
+        resolve_url(args.amqp_url),
+        runner,
+        heartbeat_s=args.heartbeat,
+        progress_s=args.progress_s,
+        poll_s=args.poll_s,
+        backoff=Backoff(cap=args.reconnect_max_s, give_up_after=args.give_up_s),
+    )
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: server.stop())
     try:

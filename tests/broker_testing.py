@@ -1,6 +1,7 @@
 """Broker test helpers: what a test does when the real RabbitMQ broker is not there (fail with the
 message, or skip when the user opted out with DETNAS_SKIP_BROKER_TESTS=1; CI never sets it), and a
 private RabbitMQ node for the tests that stop or reconfigure a broker."""
+
 import os
 import shutil
 import signal
@@ -52,25 +53,38 @@ class OwnBroker:
         self.node = f"detnas-test-{uuid.uuid4().hex[:8]}@localhost"
         self.port = _free_port()
         rabbit = ", ".join(f"{{{k}, {v}}}" for k, v in (settings or {}).items())
-        files = {"rabbitmq.conf": f"listeners.tcp.default = {self.port}\n", "enabled_plugins": "[].\n",
-                 "advanced.config": f"[{{rabbit, [{rabbit}]}}].\n", "rabbitmq-env.conf": ""}
+        files = {
+            "rabbitmq.conf": f"listeners.tcp.default = {self.port}\n",
+            "enabled_plugins": "[].\n",
+            "advanced.config": f"[{{rabbit, [{rabbit}]}}].\n",
+            "rabbitmq-env.conf": "",
+        }
         for name, text in files.items():
             with open(os.path.join(self.folder, name), "w") as f:
                 f.write(text)
         f = self.folder
-        self.env = dict(os.environ, RABBITMQ_NODENAME=self.node, RABBITMQ_NODE_PORT=str(self.port),
-                        RABBITMQ_NODE_IP_ADDRESS="127.0.0.1", RABBITMQ_DIST_PORT=str(_free_port()),
-                        RABBITMQ_CONF_ENV_FILE=f"{f}/rabbitmq-env.conf", RABBITMQ_CONFIG_FILE=f"{f}/rabbitmq.conf",
-                        RABBITMQ_ADVANCED_CONFIG_FILE=f"{f}/advanced.config",
-                        RABBITMQ_ENABLED_PLUGINS_FILE=f"{f}/enabled_plugins", RABBITMQ_MNESIA_BASE=f"{f}/mnesia",
-                        RABBITMQ_LOG_BASE=f"{f}/log", RABBITMQ_PID_FILE=f"{f}/broker.pid",
-                        ERL_CRASH_DUMP=f"{f}/erl_crash.dump")
+        self.env = dict(
+            os.environ,
+            RABBITMQ_NODENAME=self.node,
+            RABBITMQ_NODE_PORT=str(self.port),
+            RABBITMQ_NODE_IP_ADDRESS="127.0.0.1",
+            RABBITMQ_DIST_PORT=str(_free_port()),
+            RABBITMQ_CONF_ENV_FILE=f"{f}/rabbitmq-env.conf",
+            RABBITMQ_CONFIG_FILE=f"{f}/rabbitmq.conf",
+            RABBITMQ_ADVANCED_CONFIG_FILE=f"{f}/advanced.config",
+            RABBITMQ_ENABLED_PLUGINS_FILE=f"{f}/enabled_plugins",
+            RABBITMQ_MNESIA_BASE=f"{f}/mnesia",
+            RABBITMQ_LOG_BASE=f"{f}/log",
+            RABBITMQ_PID_FILE=f"{f}/broker.pid",
+            ERL_CRASH_DUMP=f"{f}/erl_crash.dump",
+        )
         if os.geteuid() == 0:  # the packaged wrapper runs the broker as user rabbitmq
             shutil.chown(self.folder, "rabbitmq", "rabbitmq")
         self.url = f"amqp://guest:guest@127.0.0.1:{self.port}/%2F"
         self._log = open(os.path.join(self.folder, "console.log"), "w")
-        self.proc = subprocess.Popen(["rabbitmq-server"], env=self.env, stdout=self._log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            ["rabbitmq-server"], env=self.env, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.await_startup()
 
     def ctl(self, *args, timeout=60):

@@ -1,4 +1,5 @@
 """Fixtures shared by every test folder."""
+
 import os
 import urllib.parse
 import uuid
@@ -30,7 +31,8 @@ def amqp_url():
         message = (
             f"RabbitMQ broker not reachable at {redact(url)} ({e!r}). These tests need a real broker: "
             "`apt-get install -y rabbitmq-server && rabbitmq-server -detached && rabbitmqctl "
-            "await_startup`, or point AMQP_URL at one; DETNAS_SKIP_BROKER_TESTS=1 skips them.")
+            "await_startup`, or point AMQP_URL at one; DETNAS_SKIP_BROKER_TESTS=1 skips them."
+        )
         broker_unavailable(message)
     parts = urllib.parse.urlsplit(url)
     if parts.hostname not in ("127.0.0.1", "localhost", "::1") or rabbitmqctl_path() is None:
@@ -39,8 +41,9 @@ def amqp_url():
     vhost = f"detnas-test-{uuid.uuid4().hex[:10]}"
     run_rabbitmqctl("add_vhost", vhost)
     try:
-        run_rabbitmqctl("set_permissions", "-p", vhost, urllib.parse.unquote(parts.username or "guest"),
-                        ".*", ".*", ".*")
+        run_rabbitmqctl(
+            "set_permissions", "-p", vhost, urllib.parse.unquote(parts.username or "guest"), ".*", ".*", ".*"
+        )
         yield urllib.parse.urlunsplit(parts._replace(path="/" + urllib.parse.quote(vhost, safe="")))
     finally:
         run_rabbitmqctl("delete_vhost", vhost)

@@ -9,6 +9,7 @@ match the libstdc++ that Python and torch load at run time (seen with a GCC unde
 default through CC/CXX, on a GPU image), that formatting segfaults. The check runs in a child process
 so that such a crash is reported with its cause instead of killing the caller.
 """
+
 import os
 import signal
 import subprocess

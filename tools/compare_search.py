@@ -13,6 +13,7 @@ Mann-Whitney U test (evolution > random) on the candidates of the last quarter o
 Resumable; with a shared ``--score-cache`` (default ``OUTPUT_DIR/scores``) nothing is evaluated twice.
 With ``--amqp-url`` the runs go one after another through the servers of ``--experiment``.
 """
+
 import argparse
 import os
 import shlex
@@ -29,19 +30,40 @@ def run(args):
     out = os.path.abspath(args.output_dir)
     os.makedirs(out, exist_ok=True)
     server_args = shlex.split(args.server_args)
-    backend = studies.Backend("rabbitmq" if args.amqp_url else "local", args.workers, args.gpus, args.amqp_url,
-                              args.score_cache or os.path.join(out, "scores"))
+    backend = studies.Backend(
+        "rabbitmq" if args.amqp_url else "local",
+        args.workers,
+        args.gpus,
+        args.amqp_url,
+        args.score_cache or os.path.join(out, "scores"),
+    )
     if backend.kind == "local" and not server_args:
         raise studies.StudyError("the local backend needs --server-args naming the evaluator")
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
     runs = {arm: {} for arm in search_comparison.ARMS}
     for seed in seeds:
         for arm in search_comparison.ARMS:
-            opts = [*studies.space_opts(args.space, args.max_flops, args.min_flops, seed),
-                    *search_comparison.arm_opts(arm, args.population, args.generations, args.parents,
-                                                args.mutants, args.crossovers, args.mutation_prob, args.top_k)]
-            runs[arm][seed] = studies.run_step(search_comparison.run_folder(out, arm, seed), opts, server_args,
-                                               backend, args.experiment, args.progress_bar)
+            opts = [
+                *studies.space_opts(args.space, args.max_flops, args.min_flops, seed),
+                *search_comparison.arm_opts(
+                    arm,
+                    args.population,
+                    args.generations,
+                    args.parents,
+                    args.mutants,
+                    args.crossovers,
+                    args.mutation_prob,
+                    args.top_k,
+                ),
+            ]
+            runs[arm][seed] = studies.run_step(
+                search_comparison.run_folder(out, arm, seed),
+                opts,
+                server_args,
+                backend,
+                args.experiment,
+                args.progress_bar,
+            )
     comparison = search_comparison.compare(runs, args.top_k)
     comparison["evaluator"] = _evaluator_name(server_args)
     comparison["command"] = " ".join(shlex.quote(a) for a in sys.argv)

@@ -1,5 +1,6 @@
 """The demo's child processes: each tool run with its output shown and kept in a log, and the
 evaluation servers of the broker variant started and stopped (tools/detnas_demo.py)."""
+
 import os
 import signal
 import subprocess
@@ -21,8 +22,9 @@ class Processes:
         log_path = os.path.join(self.log_dir, f"{name}.log")
         print(f"$ {' '.join(cmd)}", flush=True)
         with open(log_path, "ab") as log:
-            proc = subprocess.Popen(cmd, cwd=self.cwd, env=self.env_fn(threads), stdout=subprocess.PIPE,
-                                    stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                cmd, cwd=self.cwd, env=self.env_fn(threads), stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            )
             tail = b""
             while True:
                 chunk = os.read(proc.stdout.fileno(), 65536)
@@ -35,18 +37,18 @@ class Processes:
                 tail = (tail + chunk)[-3000:]
             code = proc.wait()
         if code != 0:
-            raise DemoError(f"{name} failed (exit {code}); full log: {log_path}\n"
-                            f"{tail.decode(errors='replace')}")
+            raise DemoError(f"{name} failed (exit {code}); full log: {log_path}\n{tail.decode(errors='replace')}")
 
     def start_servers(self, experiment, commands):
         """One background process per command (an evaluation server each), logged apart."""
         procs = []
         for i, cmd in enumerate(commands):
             log = open(os.path.join(self.log_dir, f"server_{experiment}_{i}.log"), "ab")
-            procs.append(subprocess.Popen(cmd, cwd=self.cwd, env=self.env_fn(1), stdout=log,
-                                          stderr=subprocess.STDOUT))
-        print(f"started {len(procs)} evaluation servers on the broker "
-              f"(logs: {self.log_dir}/server_{experiment}_*.log)", flush=True)
+            procs.append(subprocess.Popen(cmd, cwd=self.cwd, env=self.env_fn(1), stdout=log, stderr=subprocess.STDOUT))
+        print(
+            f"started {len(procs)} evaluation servers on the broker (logs: {self.log_dir}/server_{experiment}_*.log)",
+            flush=True,
+        )
         return procs
 
     @staticmethod

@@ -1,5 +1,6 @@
 """The demo's last stage: summary.json from the raw result files of the search and retrain stages,
 the plots, the detections drawing and the printed table (tools/detnas_demo.py calls write_report)."""
+
 import glob
 import json
 import os
@@ -49,8 +50,10 @@ def write_report(demo):
         "seconds_per_stage": demo.times,
     }
     shutil.copy(os.path.join(demo.search_dir, "comparison.png"), os.path.join(demo.out, "search_vs_random.png"))
-    shutil.copy(os.path.join(demo.search_dir, f"evolution_seed{c['seeds'][0]}", "search_progress.png"),
-                os.path.join(demo.out, "search_progress.png"))
+    shutil.copy(
+        os.path.join(demo.search_dir, f"evolution_seed{c['seeds'][0]}", "search_progress.png"),
+        os.path.join(demo.out, "search_progress.png"),
+    )
     draw_detections(demo, found["arch"])
     # The supernet fine-tuning's loss and lr curves (its metrics.jsonl), to see that it converged.
     plot_metrics.plot(demo.supernet_dir, os.path.join(demo.out, "supernet_curves.png"))
@@ -62,8 +65,9 @@ def write_report(demo):
 def trained_model_dir(demo, arch, seed=0):
     """The detection output folder of the standalone training of (arch, seed), wherever the server
     that trained it kept it."""
-    hits = sorted(glob.glob(os.path.join(demo.out, "**", "standalone", f"{arch}_seed{seed}", "detection"),
-                            recursive=True))
+    hits = sorted(
+        glob.glob(os.path.join(demo.out, "**", "standalone", f"{arch}_seed{seed}", "detection"), recursive=True)
+    )
     if not hits:
         raise FileNotFoundError(f"no trained model of {arch} seed {seed} under {demo.out}")
     return hits[0]
@@ -79,8 +83,10 @@ def draw_detections(demo, arch):
     from maskrcnn_benchmark.config import load_config
 
     os.environ["DETNAS_DATASETS"] = demo.datasets
-    cfg = load_config(os.path.join(REPO, demo.RETRAIN_CONFIG), [
-        "MODEL.BACKBONE.ARCH", arch, "MODEL.DEVICE", demo.device, "OUTPUT_DIR", trained_model_dir(demo, arch)])
+    cfg = load_config(
+        os.path.join(REPO, demo.RETRAIN_CONFIG),
+        ["MODEL.BACKBONE.ARCH", arch, "MODEL.DEVICE", demo.device, "OUTPUT_DIR", trained_model_dir(demo, arch)],
+    )
     predictor = build_predictor(cfg)
     with open(os.path.join(demo.datasets, "shapes", "annotations", "minival.json")) as f:
         files = [im["file_name"] for im in json.load(f)["images"][: demo.s["drawn_images"]]]
@@ -89,8 +95,9 @@ def draw_detections(demo, arch):
         image = Image.open(os.path.join(demo.datasets, "shapes", "images", name)).convert("RGB")
         tiles.append(predictor.draw(image, predictor.predict(image), threshold=0.5))
     scale = 3  # the images are small; enlarge so boxes and labels can be read
-    sheet = Image.new("RGB", (sum(t.width for t in tiles) * scale, max(t.height for t in tiles) * scale),
-                      (255, 255, 255))
+    sheet = Image.new(
+        "RGB", (sum(t.width for t in tiles) * scale, max(t.height for t in tiles) * scale), (255, 255, 255)
+    )
     x = 0
     for t in tiles:
         sheet.paste(t.resize((t.width * scale, t.height * scale), Image.NEAREST), (x, 0))
@@ -117,10 +124,14 @@ def print_table(summary, out):
         (f"runs: {len(c['seeds'])} seeds x {c['evaluations_per_run']} evaluations", "evolution / random"),
         ("search-val best AP", f"{arm('evolution', 'best_ap')} / {arm('random', 'best_ap')}"),
         (f"search-val top-{k} mean AP", f"{arm('evolution', 'top_k_mean_ap')} / {arm('random', 'top_k_mean_ap')}"),
-        ("search-val last-gen median AP",
-         f"{arm('evolution', 'last_generation_median_ap')} / {arm('random', 'last_generation_median_ap')}"),
-        ("last quarter, Mann-Whitney U", f"p = {test['p_value']:.3g} (one-sided, evolution > random; "
-                                         f"{test['n_a']} vs {test['n_b']} candidates)"),
+        (
+            "search-val last-gen median AP",
+            f"{arm('evolution', 'last_generation_median_ap')} / {arm('random', 'last_generation_median_ap')}",
+        ),
+        (
+            "last quarter, Mann-Whitney U",
+            f"p = {test['p_value']:.3g} (one-sided, evolution > random; {test['n_a']} vs {test['n_b']} candidates)",
+        ),
         ("minival AP, best found, retrained", final("best_found")),
         ("minival AP, best random, retrained", final("best_random")),
     ]
@@ -133,11 +144,12 @@ def print_table(summary, out):
         print(f"  {name:<{width}}  {v}")
     if c["same_architecture"]:
         print("  (the best found and the best random architecture are the same: a tie)")
-    print(f"\noutputs in {out}: summary.json, search_vs_random.png, search_progress.png, "
-          "detections_minival.png, supernet_curves.png, search/, retrain/, logs/")
+    print(
+        f"\noutputs in {out}: summary.json, search_vs_random.png, search_progress.png, "
+        "detections_minival.png, supernet_curves.png, search/, retrain/, logs/"
+    )
 
 
 def _read_json(path):
     with open(path) as f:
         return json.load(f)
-

@@ -4,6 +4,7 @@ maskrcnn_benchmark/data/datasets/synthetic_classification.py.
     python tools/make_classification_dataset.py --output-dir datasets/tiny_cls --num-classes 10 \
         --train-per-class 100 --val-per-class 20 --image-size 32 --seed 0
 """
+
 import argparse
 import os
 import sys
@@ -11,7 +12,8 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from maskrcnn_benchmark.data.datasets.synthetic_classification import (  # noqa: E402
-    make_classification_dataset)
+    make_classification_dataset,
+)
 
 __all__ = ["make_classification_dataset", "main"]
 
@@ -26,8 +28,13 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     names = make_classification_dataset(
-        args.output_dir, num_classes=args.num_classes, train_per_class=args.train_per_class,
-        val_per_class=args.val_per_class, image_size=args.image_size, seed=args.seed)
+        args.output_dir,
+        num_classes=args.num_classes,
+        train_per_class=args.train_per_class,
+        val_per_class=args.val_per_class,
+        image_size=args.image_size,
+        seed=args.seed,
+    )
     print(f"{len(names)} classes written to {args.output_dir}/{{train,val}}")
 
 

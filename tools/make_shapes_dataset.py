@@ -4,6 +4,7 @@ maskrcnn_benchmark/data/datasets/synthetic_shapes.py for what it contains.
     python tools/make_shapes_dataset.py --output-dir datasets/shapes --num-train 2000 \
         --num-minival 200 --num-search-val 200 --seed 0
 """
+
 import argparse
 import os
 import sys
@@ -30,10 +31,15 @@ def main(argv=None):
     parser.add_argument("--output-dir", required=True, help="e.g. datasets/shapes")
     parser.add_argument("--num-train", type=int, default=2000)
     parser.add_argument("--num-minival", type=int, default=200)
-    parser.add_argument("--num-search-val", type=int, default=0,
-                        help="also split train into search_train.json / search_val.json")
-    parser.add_argument("--image-size", type=image_size_arg, default=None,
-                        help="all images this size: a side (square) or WIDTHxHEIGHT, e.g. 200x120")
+    parser.add_argument(
+        "--num-search-val", type=int, default=0, help="also split train into search_train.json / search_val.json"
+    )
+    parser.add_argument(
+        "--image-size",
+        type=image_size_arg,
+        default=None,
+        help="all images this size: a side (square) or WIDTHxHEIGHT, e.g. 200x120",
+    )
     parser.add_argument("--min-image-size", type=int, default=96)
     parser.add_argument("--max-image-size", type=int, default=160)
     parser.add_argument("--max-objects", type=int, default=4)
@@ -41,10 +47,17 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     paths = make_shapes_dataset(
-        args.output_dir, num_train=args.num_train, num_minival=args.num_minival,
-        num_search_val=args.num_search_val, image_size=args.image_size,
-        min_image_size=args.min_image_size, max_image_size=args.max_image_size,
-        max_objects=args.max_objects, seed=args.seed, image_format=args.image_format)
+        args.output_dir,
+        num_train=args.num_train,
+        num_minival=args.num_minival,
+        num_search_val=args.num_search_val,
+        image_size=args.image_size,
+        min_image_size=args.min_image_size,
+        max_image_size=args.max_image_size,
+        max_objects=args.max_objects,
+        seed=args.seed,
+        image_format=args.image_format,
+    )
     for split, path in paths.items():
         print(f"{split}: {path}")
 

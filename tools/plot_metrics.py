@@ -7,6 +7,7 @@ RUN_DIR holds the metrics.jsonl that tools/train_net.py and Supernet-ImageNet/tr
 record per log period). Left: every loss (keys starting with "loss") against the iteration; right:
 the learning rate.
 """
+
 import argparse
 import os
 import sys
@@ -31,13 +32,15 @@ def curves(records, step_key="iteration"):
 
 def plot(run_dir, output=None):
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     path = os.path.join(run_dir, FILENAME)
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"no {FILENAME} in {run_dir} (written by tools/train_net.py and "
-                                "Supernet-ImageNet/train.py)")
+        raise FileNotFoundError(
+            f"no {FILENAME} in {run_dir} (written by tools/train_net.py and Supernet-ImageNet/train.py)"
+        )
     series = curves(read_metrics(path))
     losses = {k: v for k, v in series.items() if k.startswith("loss")}
     if not losses:

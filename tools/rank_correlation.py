@@ -21,6 +21,7 @@ With ``--amqp-url`` the candidates go through RabbitMQ instead: start servers fo
 ``<experiment>-supernet`` and ``<experiment>-standalone`` with the two evaluators' arguments, the
 standalone ones with ``--seeds 0 1 ...`` and all with one ``--score-cache`` on a shared file system.
 """
+
 import argparse
 import logging
 import os
@@ -52,7 +53,8 @@ def per_seed_aps(record, seeds):
     if missing:
         raise studies.StudyError(
             f"stand-alone result of {record['arch']} has no AP for seeds {missing} (metrics: {sorted(metrics)}); "
-            f"the standalone servers must run with --seeds {' '.join(map(str, seeds))}")
+            f"the standalone servers must run with --seeds {' '.join(map(str, seeds))}"
+        )
     return [metrics[f"ap_seed{s}"] for s in seeds]
 
 
@@ -63,19 +65,37 @@ def analyse(sampled, chosen, standalone, seeds, n_resamples, seed):
         if arch not in by_arch:
             raise studies.StudyError(f"{arch} has no stand-alone result (failed: see standalone/search_results.json)")
         aps = per_seed_aps(by_arch[arch], seeds)
-        rows.append({"arch": arch, "flops": by_arch[arch]["flops"], "supernet_ap": score,
-                     "standalone_ap": sum(aps) / len(aps),
-                     "standalone_ap_per_seed": dict(zip(map(str, seeds), aps))})
-    for name, values in (("supernet", [r["supernet_ap"] for r in rows]), ("stand-alone", [r["standalone_ap"] for r in rows])):
+        rows.append(
+            {
+                "arch": arch,
+                "flops": by_arch[arch]["flops"],
+                "supernet_ap": score,
+                "standalone_ap": sum(aps) / len(aps),
+                "standalone_ap_per_seed": dict(zip(map(str, seeds), aps)),
+            }
+        )
+    for name, values in (
+        ("supernet", [r["supernet_ap"] for r in rows]),
+        ("stand-alone", [r["standalone_ap"] for r in rows]),
+    ):
         if len(set(values)) == 1:
-            raise studies.StudyError(f"every chosen architecture has the same {name} AP ({values[0]:.4f}): there is "
-                                     f"no ranking to compare (a supernet or recipe trained too briefly to detect?)")
-    corr = search_stats.rank_correlation([r["supernet_ap"] for r in rows], [r["standalone_ap"] for r in rows],
-                                         n_resamples=n_resamples, seed=seed)
+            raise studies.StudyError(
+                f"every chosen architecture has the same {name} AP ({values[0]:.4f}): there is "
+                f"no ranking to compare (a supernet or recipe trained too briefly to detect?)"
+            )
+    corr = search_stats.rank_correlation(
+        [r["supernet_ap"] for r in rows], [r["standalone_ap"] for r in rows], n_resamples=n_resamples, seed=seed
+    )
     spread = search_stats.seed_vs_arch_spread([list(r["standalone_ap_per_seed"].values()) for r in rows])
-    return {"num_sampled": len(sampled), "num_archs": len(rows), "seeds": list(seeds), **corr,
-            "spread": spread, "archs": rows,
-            "sampled": [{"arch": r["arch"], "flops": r["flops"], "supernet_ap": r["ap"]} for r in sampled]}
+    return {
+        "num_sampled": len(sampled),
+        "num_archs": len(rows),
+        "seeds": list(seeds),
+        **corr,
+        "spread": spread,
+        "archs": rows,
+        "sampled": [{"arch": r["arch"], "flops": r["flops"], "supernet_ap": r["ap"]} for r in sampled],
+    }
 
 
 def plot(path, result):
@@ -91,12 +111,21 @@ def plot(path, result):
         per_seed = list(r["standalone_ap_per_seed"].values())
         ax.vlines(r["supernet_ap"], min(per_seed), max(per_seed), color="tab:blue", alpha=0.5)
         ax.scatter([r["supernet_ap"]] * len(per_seed), per_seed, s=12, color="tab:blue", alpha=0.5)
-    ax.scatter(xs, [r["standalone_ap"] for r in rows], s=40, color="tab:red", zorder=3,
-               label="mean over seeds (bars: range of seeds)")
+    ax.scatter(
+        xs,
+        [r["standalone_ap"] for r in rows],
+        s=40,
+        color="tab:red",
+        zorder=3,
+        label="mean over seeds (bars: range of seeds)",
+    )
     tau, rho = result["kendall_tau"], result["spearman_rho"]
-    ax.set_title(f"Kendall tau {tau['value']:.2f} [{tau['ci'][0]:.2f}, {tau['ci'][1]:.2f}], p={tau['p_value']:.3f}; "
-                 f"Spearman rho {rho['value']:.2f}\n{result['num_archs']} architectures x "
-                 f"{len(result['seeds'])} seeds", fontsize=9)
+    ax.set_title(
+        f"Kendall tau {tau['value']:.2f} [{tau['ci'][0]:.2f}, {tau['ci'][1]:.2f}], p={tau['p_value']:.3f}; "
+        f"Spearman rho {rho['value']:.2f}\n{result['num_archs']} architectures x "
+        f"{len(result['seeds'])} seeds",
+        fontsize=9,
+    )
     ax.set_xlabel("supernet AP (inherited weights, BN recalibrated)")
     ax.set_ylabel("stand-alone AP (pre-trained and trained alone)")
     ax.grid(alpha=0.3)
@@ -110,8 +139,13 @@ def run(args):
     out = os.path.abspath(args.output_dir)
     os.makedirs(out, exist_ok=True)
     seeds = list(range(args.seeds))
-    backend = studies.Backend("rabbitmq" if args.amqp_url else "local", args.workers, args.gpus, args.amqp_url,
-                              args.score_cache or os.path.join(out, "scores"))
+    backend = studies.Backend(
+        "rabbitmq" if args.amqp_url else "local",
+        args.workers,
+        args.gpus,
+        args.amqp_url,
+        args.score_cache or os.path.join(out, "scores"),
+    )
     space = studies.space_opts(args.space, args.max_flops, args.min_flops, args.seed)
     supernet_args = shlex.split(args.supernet_args)
     standalone_args = shlex.split(args.standalone_args)
@@ -121,18 +155,32 @@ def run(args):
         raise studies.StudyError("the local backend needs --supernet-args and --standalone-args")
     standalone_args += ["--seeds", *map(str, seeds)]
 
-    sampled_run = studies.run_step(os.path.join(out, "supernet_scores"),
-                                   [*space, *studies.sample_opts(args.num_sampled)], supernet_args, backend,
-                                   f"{args.experiment}-supernet", args.progress_bar)
+    sampled_run = studies.run_step(
+        os.path.join(out, "supernet_scores"),
+        [*space, *studies.sample_opts(args.num_sampled)],
+        supernet_args,
+        backend,
+        f"{args.experiment}-supernet",
+        args.progress_bar,
+    )
     sampled = studies.ok_results(sampled_run)
     chosen = choose_spread([(r["arch"], r["ap"]) for r in sampled], args.num_archs)
-    logger.info("chose %d of %d architectures, supernet AP %.4f .. %.4f", len(chosen), len(sampled),
-                chosen[0][1], chosen[-1][1])
+    logger.info(
+        "chose %d of %d architectures, supernet AP %.4f .. %.4f", len(chosen), len(sampled), chosen[0][1], chosen[-1][1]
+    )
     standalone = studies.run_step(
         os.path.join(out, "standalone"),
-        [*space, *studies.fixed_list_opts([a for a, _ in chosen]), "MASTER.TASK_TIMEOUT_S",
-         str(float(args.task_timeout_s))], standalone_args, backend, f"{args.experiment}-standalone",
-        args.progress_bar)
+        [
+            *space,
+            *studies.fixed_list_opts([a for a, _ in chosen]),
+            "MASTER.TASK_TIMEOUT_S",
+            str(float(args.task_timeout_s)),
+        ],
+        standalone_args,
+        backend,
+        f"{args.experiment}-standalone",
+        args.progress_bar,
+    )
     result = analyse(sampled, chosen, standalone, seeds, args.bootstrap, args.seed)
     result["command"] = " ".join(shlex.quote(a) for a in sys.argv)
     write_json_atomic(os.path.join(out, "rank_correlation.json"), result)
@@ -144,15 +192,20 @@ def run(args):
 def print_report(result, out):
     tau, rho, spread = result["kendall_tau"], result["spearman_rho"], result["spread"]
     pct = round(100 * result["confidence"])
-    print(f"\nsupernet ranking vs stand-alone training: {result['num_archs']} architectures (of "
-          f"{result['num_sampled']} sampled) x {len(result['seeds'])} seeds")
-    print(f"  Kendall tau   {tau['value']:+.3f}  {pct}% CI [{tau['ci'][0]:+.3f}, {tau['ci'][1]:+.3f}]  "
-          f"p = {tau['p_value']:.4f}")
-    print(f"  Spearman rho  {rho['value']:+.3f}  {pct}% CI [{rho['ci'][0]:+.3f}, {rho['ci'][1]:+.3f}]  "
-          f"p = {rho['p_value']:.4f}")
+    print(
+        f"\nsupernet ranking vs stand-alone training: {result['num_archs']} architectures (of "
+        f"{result['num_sampled']} sampled) x {len(result['seeds'])} seeds"
+    )
+    print(
+        f"  Kendall tau   {tau['value']:+.3f}  {pct}% CI [{tau['ci'][0]:+.3f}, {tau['ci'][1]:+.3f}]  "
+        f"p = {tau['p_value']:.4f}"
+    )
+    print(
+        f"  Spearman rho  {rho['value']:+.3f}  {pct}% CI [{rho['ci'][0]:+.3f}, {rho['ci'][1]:+.3f}]  "
+        f"p = {rho['p_value']:.4f}"
+    )
     seed_sd = "-" if spread["seed_sd"] is None else f"{spread['seed_sd']:.4f}"
-    print(f"  stand-alone AP sd: seed to seed {seed_sd}, architecture to architecture "
-          f"{spread['arch_sd']:.4f}")
+    print(f"  stand-alone AP sd: seed to seed {seed_sd}, architecture to architecture {spread['arch_sd']:.4f}")
     print(f"  {'arch':<22} {'supernet AP':>11} {'stand-alone AP':>14}  per seed")
     for r in result["archs"]:
         per_seed = " ".join(f"{v:.4f}" for v in r["standalone_ap_per_seed"].values())
@@ -164,8 +217,11 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--output-dir", required=True)
     p.add_argument("--supernet-args", default="", help="server arguments of the supernet evaluator (one string)")
-    p.add_argument("--standalone-args", default="",
-                   help="server arguments of the standalone evaluator (one string, without --seeds)")
+    p.add_argument(
+        "--standalone-args",
+        default="",
+        help="server arguments of the standalone evaluator (one string, without --seeds)",
+    )
     p.add_argument("--num-sampled", type=int, default=40, help="architectures scored by the supernet (40)")
     p.add_argument("--num-archs", type=int, default=10, help="of them trained stand-alone (10)")
     p.add_argument("--seeds", type=int, default=2, help="stand-alone training seeds per architecture (2)")
@@ -179,8 +235,12 @@ def parse_args(argv=None):
     p.add_argument("--amqp-url", default="", help="evaluate through RabbitMQ servers instead")
     p.add_argument("--experiment", default="rank", help="experiment name prefix (queue names)")
     p.add_argument("--score-cache", default="", help="score cache folder (default OUTPUT_DIR/scores)")
-    p.add_argument("--task-timeout-s", type=float, default=7 * 86400,
-                   help="stand-alone trainings running longer count as failed (default a week)")
+    p.add_argument(
+        "--task-timeout-s",
+        type=float,
+        default=7 * 86400,
+        help="stand-alone trainings running longer count as failed (default a week)",
+    )
     p.add_argument("--progress-bar", choices=("auto", "on", "off"), default="auto")
     p.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)

@@ -11,6 +11,7 @@ halves registered in a catalog file as <name>_search_train and <name>_search_val
     python tools/split_coco.py --dataset tiles_train --catalog my_catalog.yaml \
         --output-dir my_data/search --num-val 10 --register my_catalog.yaml
 """
+
 import argparse
 import os
 import sys
@@ -32,13 +33,17 @@ def _registered(name, catalog):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--input", nargs="+",
-                        help="COCO annotation json(s) to split; several are merged first")
-    source.add_argument("--dataset", help="a registered dataset name (built-in, catalog file or "
-                                          "$DETNAS_DATASET_CATALOG) to split")
+    source.add_argument("--input", nargs="+", help="COCO annotation json(s) to split; several are merged first")
+    source.add_argument(
+        "--dataset", help="a registered dataset name (built-in, catalog file or $DETNAS_DATASET_CATALOG) to split"
+    )
     parser.add_argument("--catalog", default="", help="dataset catalog yaml for --dataset")
-    parser.add_argument("--register", default="", metavar="CATALOG",
-                        help="with --dataset: add <dataset>_search_train/_search_val to this catalog")
+    parser.add_argument(
+        "--register",
+        default="",
+        metavar="CATALOG",
+        help="with --dataset: add <dataset>_search_train/_search_val to this catalog",
+    )
     parser.add_argument("--output-dir", required=True)
     parser.add_argument("--num-val", type=int, default=5000)
     parser.add_argument("--seed", type=int, default=0)
@@ -53,8 +58,9 @@ def main(argv=None):
         if args.dataset:
             ann_file, roots = _registered(args.dataset, args.catalog)
             inputs = [ann_file]
-        train, val = split_coco(inputs, args.output_dir, args.num_val, seed=args.seed,
-                                train_name=args.train_name, val_name=args.val_name)
+        train, val = split_coco(
+            inputs, args.output_dir, args.num_val, seed=args.seed, train_name=args.train_name, val_name=args.val_name
+        )
         print(f"search-train: {train}\nsearch-val: {val}")
         if args.register:
             names = register_split(args.register, args.dataset, train, val, roots)

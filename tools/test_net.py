@@ -5,6 +5,7 @@ Weights: the last checkpoint in OUTPUT_DIR, else MODEL.WEIGHT. For a supernet (`
 path is MODEL.BACKBONE.ARCH (the released one when empty) and BN statistics are recomputed for it on
 NAS.BN_RECAL_IMAGES images of DATASETS.TRAIN[0] first. Works single-process and under torchrun.
 """
+
 import argparse
 import os
 import sys
@@ -14,7 +15,11 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from maskrcnn_benchmark.config import default_config, load_config  # noqa: E402
 from maskrcnn_benchmark.data.num_classes import resolve_num_classes  # noqa: E402
 from maskrcnn_benchmark.engine.launch import (  # noqa: E402
-    build_checkpointer, build_model_on_device, prepare_run, run_tests)
+    build_checkpointer,
+    build_model_on_device,
+    prepare_run,
+    run_tests,
+)
 from maskrcnn_benchmark.utils.cli import config_key_predicate, parse_args_with_overrides  # noqa: E402
 
 

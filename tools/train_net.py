@@ -5,6 +5,7 @@
 Single process on CPU or one GPU, or several under `torchrun --nproc_per_node N`. Resumes by itself
 from the last checkpoint in OUTPUT_DIR; evaluates on DATASETS.TEST at the end unless --skip-test.
 """
+
 import argparse
 import os
 import sys
@@ -17,7 +18,11 @@ from maskrcnn_benchmark.config import default_config, load_config  # noqa: E402
 from maskrcnn_benchmark.data.num_classes import resolve_num_classes  # noqa: E402
 from maskrcnn_benchmark.engine.amp import resolve_amp  # noqa: E402
 from maskrcnn_benchmark.engine.launch import (  # noqa: E402
-    build_checkpointer, build_model_on_device, prepare_run, run_tests)
+    build_checkpointer,
+    build_model_on_device,
+    prepare_run,
+    run_tests,
+)
 from maskrcnn_benchmark.engine.supernet import make_arch_sampler  # noqa: E402
 from maskrcnn_benchmark.engine.amp import make_grad_scaler  # noqa: E402
 from maskrcnn_benchmark.engine.trainer import do_train  # noqa: E402
@@ -40,19 +45,33 @@ def train(cfg, device, distributed, logger):
     arguments = {"iteration": int(extra.get("iteration", 0))}
     if distributed:
         model = torch.nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None,
+            model,
+            device_ids=[device.index] if device.type == "cuda" else None,
             # Choices off the sampled path get no gradient on a step.
-            find_unused_parameters=is_supernet, broadcast_buffers=False)
-    data_loader = make_data_loader(cfg, is_train=True, is_distributed=distributed,
-                                   start_iter=arguments["iteration"])
+            find_unused_parameters=is_supernet,
+            broadcast_buffers=False,
+        )
+    data_loader = make_data_loader(cfg, is_train=True, is_distributed=distributed, start_iter=arguments["iteration"])
     sample_arch = make_arch_sampler(cfg, model) if is_supernet else None
     # Curves: OUTPUT_DIR/metrics.jsonl and OUTPUT_DIR/tensorboard/ (tools/plot_metrics.py draws them).
-    with MetricsWriter(cfg.OUTPUT_DIR, enabled=is_main_process(),
-                       start_step=arguments["iteration"]) as metrics:
-        do_train(model, data_loader, optimizer, scheduler, checkpointer, device,
-                 cfg.SOLVER.CHECKPOINT_PERIOD, arguments, log_period=cfg.SOLVER.LOG_PERIOD,
-                 amp=amp, scaler=scaler, sample_arch=sample_arch,
-                 clip_grad_norm=cfg.SOLVER.CLIP_GRAD_NORM, logger=logger, metrics=metrics)
+    with MetricsWriter(cfg.OUTPUT_DIR, enabled=is_main_process(), start_step=arguments["iteration"]) as metrics:
+        do_train(
+            model,
+            data_loader,
+            optimizer,
+            scheduler,
+            checkpointer,
+            device,
+            cfg.SOLVER.CHECKPOINT_PERIOD,
+            arguments,
+            log_period=cfg.SOLVER.LOG_PERIOD,
+            amp=amp,
+            scaler=scaler,
+            sample_arch=sample_arch,
+            clip_grad_norm=cfg.SOLVER.CLIP_GRAD_NORM,
+            logger=logger,
+            metrics=metrics,
+        )
     return model
 
 

@@ -3,6 +3,7 @@
 To add one, write a module with an ``@EVALUATORS.register("name")`` class (see ``base.py``) and import
 it below.
 """
+
 from .base import EVALUATORS, EvaluationError, Evaluator, check_metrics
 from . import detector, standalone, synthetic  # noqa: F401  (register them by name)
 

@@ -25,6 +25,7 @@ counts it and re-issues the candidate until its failure limit. The class must be
 process (the local backend starts evaluators with multiprocessing "spawn"), so register it in a module
 imported by ``distributed_arch_search.evaluators``.
 """
+
 import abc
 import math
 

@@ -15,6 +15,7 @@ statistics, inference in eval mode): its fingerprint hashes the weights file, th
 annotations of both image sets, the device kind and the torch version, so with ``--score-cache`` no
 architecture is evaluated twice with the same supernet.
 """
+
 import logging
 import os
 
@@ -61,16 +62,28 @@ class _CachedBatches:
 class DetectorEvaluator(Evaluator):
     @classmethod
     def add_arguments(cls, parser):
-        parser.add_argument("--config-file", required=True,
-                            help="the supernet's detection config (a '-search' CONV_BODY)")
-        parser.add_argument("--weights", default="",
-                            help="supernet detector checkpoint (default: MODEL.WEIGHT, else the last "
-                                 "checkpoint in OUTPUT_DIR)")
-        parser.add_argument("--cache-mb", type=float, default=2048,
-                            help="keep the prepared recalibration and test batches in memory when "
-                                 "they fit in this many MB (default 2048; 0 disables)")
-        parser.add_argument("--opts", nargs="*", default=[], metavar="KEY VALUE",
-                            help="config overrides, e.g. --opts NAS.BN_RECAL_IMAGES 4000")
+        parser.add_argument(
+            "--config-file", required=True, help="the supernet's detection config (a '-search' CONV_BODY)"
+        )
+        parser.add_argument(
+            "--weights",
+            default="",
+            help="supernet detector checkpoint (default: MODEL.WEIGHT, else the last checkpoint in OUTPUT_DIR)",
+        )
+        parser.add_argument(
+            "--cache-mb",
+            type=float,
+            default=2048,
+            help="keep the prepared recalibration and test batches in memory when "
+            "they fit in this many MB (default 2048; 0 disables)",
+        )
+        parser.add_argument(
+            "--opts",
+            nargs="*",
+            default=[],
+            metavar="KEY VALUE",
+            help="config overrides, e.g. --opts NAS.BN_RECAL_IMAGES 4000",
+        )
 
     def setup(self):
         from maskrcnn_benchmark.config import load_config
@@ -91,8 +104,10 @@ class DetectorEvaluator(Evaluator):
         weights = args.weights or cfg.MODEL.WEIGHT
         checkpointer = Checkpointer(self.model, save_dir=cfg.OUTPUT_DIR if not weights else "")
         if not weights and not checkpointer.has_checkpoint():
-            raise ValueError("no supernet weights: give --weights, MODEL.WEIGHT, or an OUTPUT_DIR "
-                             "holding the fine-tuned supernet's checkpoints")
+            raise ValueError(
+                "no supernet weights: give --weights, MODEL.WEIGHT, or an OUTPUT_DIR "
+                "holding the fine-tuned supernet's checkpoints"
+            )
         checkpointer.load(weights)
         self.weights_path = weights or checkpointer.get_checkpoint_file()
         limit = int(args.cache_mb * 2**20)
@@ -100,27 +115,44 @@ class DetectorEvaluator(Evaluator):
         test_loader = make_data_loader(cfg, is_train=False, is_distributed=False)[0]
         self.test_batches = _CachedBatches(test_loader, limit)
         self.test_name = cfg.DATASETS.TEST[0]
-        logger.info("detector evaluator ready on %s: %s, BN on %d batches of %s, AP on %s (%d images)",
-                    self.device, cfg.MODEL.BACKBONE.CONV_BODY, len(self.recal_batches),
-                    cfg.DATASETS.TRAIN[0], self.test_name, len(test_loader.dataset))
+        logger.info(
+            "detector evaluator ready on %s: %s, BN on %d batches of %s, AP on %s (%d images)",
+            self.device,
+            cfg.MODEL.BACKBONE.CONV_BODY,
+            len(self.recal_batches),
+            cfg.DATASETS.TRAIN[0],
+            self.test_name,
+            len(test_loader.dataset),
+        )
 
     def fingerprint(self):
         recal = self.recal_batches.loader
         indices = [i for batch in recal.batch_sampler for i in batch]
-        return fingerprint("detector", self.cfg.dump(), file_digest(self.weights_path),
-                           dataset_digest(recal.dataset, indices),
-                           dataset_digest(self.test_batches.dataset),
-                           torch.device(self.device).type, torch.__version__)
+        return fingerprint(
+            "detector",
+            self.cfg.dump(),
+            file_digest(self.weights_path),
+            dataset_digest(recal.dataset, indices),
+            dataset_digest(self.test_batches.dataset),
+            torch.device(self.device).type,
+            torch.__version__,
+        )
 
     def evaluate(self, arch):
         from maskrcnn_benchmark.engine.supernet import evaluate_path
 
         name = self.test_name
-        results = evaluate_path(self.model, arch, self.recal_batches, {name: self.test_batches}, self.device,
-                                {name: os.path.join(self.scratch_dir, "last_eval")}, progress=False,
-                                coco_eval_backend=self.cfg.TEST.COCO_EVAL_BACKEND)
+        results = evaluate_path(
+            self.model,
+            arch,
+            self.recal_batches,
+            {name: self.test_batches},
+            self.device,
+            {name: os.path.join(self.scratch_dir, "last_eval")},
+            progress=False,
+            coco_eval_backend=self.cfg.TEST.COCO_EVAL_BACKEND,
+        )
         bbox = results[name]["bbox"]
         if self.device.startswith("cuda"):
             torch.cuda.empty_cache()
         return {"ap": bbox["AP"], "ap50": bbox["AP50"], "ap75": bbox["AP75"]}
-

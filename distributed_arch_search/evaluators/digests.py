@@ -3,6 +3,7 @@
 The image records (file name, size, id) and annotations are hashed, not the pixel files: at 5,000
 images that would cost more than an evaluation, and a regenerated or edited image set changes them.
 """
+
 import hashlib
 import json
 
@@ -38,7 +39,6 @@ def config_datasets_digest(cfg):
     """Hash of the training and test datasets a detection config names (their annotations)."""
     from maskrcnn_benchmark.data import make_data_loader
 
-    test = [dataset_digest(loader.dataset)
-            for loader in make_data_loader(cfg, is_train=False, is_distributed=False)]
+    test = [dataset_digest(loader.dataset) for loader in make_data_loader(cfg, is_train=False, is_distributed=False)]
     train = make_data_loader(cfg, is_train=True, is_distributed=False).dataset
     return hashlib.sha256(json.dumps([dataset_digest(train), test]).encode()).hexdigest()

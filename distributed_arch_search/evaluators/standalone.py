@@ -13,6 +13,7 @@ A trained (architecture, seed) is kept in the score cache as soon as it is measu
 fingerprint includes the seed), so a killed ranking run never trains it again. Seeds of one
 architecture run one after another on one server; architectures run in parallel on the servers.
 """
+
 import json
 import logging
 import os
@@ -42,18 +43,31 @@ class TrainingFailed(RuntimeError):
 class StandaloneEvaluator(Evaluator):
     @classmethod
     def add_arguments(cls, parser):
-        parser.add_argument("--config-file", required=True,
-                            help="detection config of a fixed architecture (e.g. a *_shapes.yaml)")
-        parser.add_argument("--seeds", type=int, nargs="+", default=[0],
-                            help="training seeds per architecture (default: 0)")
-        parser.add_argument("--pretrain-args", default="",
-                            help="Supernet-ImageNet/train.py arguments of the classification "
-                                 "pre-training (quoted, one string); --mode fixed, --arch, --seed, "
-                                 "--output-dir and --export are added. Empty: no pre-training")
-        parser.add_argument("--keep-outputs", action="store_true",
-                            help="keep each training's folder (default: deleted after its AP is read)")
-        parser.add_argument("--opts", nargs="*", default=[], metavar="KEY VALUE",
-                            help="detection config overrides, e.g. --opts SOLVER.MAX_ITER 700")
+        parser.add_argument(
+            "--config-file", required=True, help="detection config of a fixed architecture (e.g. a *_shapes.yaml)"
+        )
+        parser.add_argument(
+            "--seeds", type=int, nargs="+", default=[0], help="training seeds per architecture (default: 0)"
+        )
+        parser.add_argument(
+            "--pretrain-args",
+            default="",
+            help="Supernet-ImageNet/train.py arguments of the classification "
+            "pre-training (quoted, one string); --mode fixed, --arch, --seed, "
+            "--output-dir and --export are added. Empty: no pre-training",
+        )
+        parser.add_argument(
+            "--keep-outputs",
+            action="store_true",
+            help="keep each training's folder (default: deleted after its AP is read)",
+        )
+        parser.add_argument(
+            "--opts",
+            nargs="*",
+            default=[],
+            metavar="KEY VALUE",
+            help="detection config overrides, e.g. --opts SOLVER.MAX_ITER 700",
+        )
 
     def __init__(self, args, device, scratch_dir):
         super().__init__(args, device, scratch_dir)
@@ -75,8 +89,9 @@ class StandaloneEvaluator(Evaluator):
         if not cfg.DATASETS.TEST:
             raise ValueError(f"{self.args.config_file}: DATASETS.TEST must name the split to score on")
         self.test_name = cfg.DATASETS.TEST[0]
-        self._base = fingerprint("standalone", cfg.dump(), self.pretrain_args,
-                                 config_datasets_digest(cfg), _device_kind(self.device))
+        self._base = fingerprint(
+            "standalone", cfg.dump(), self.pretrain_args, config_datasets_digest(cfg), _device_kind(self.device)
+        )
 
     def fingerprint(self):
         return fingerprint(self._base, sorted(self.args.seeds))
@@ -112,16 +127,47 @@ class StandaloneEvaluator(Evaluator):
         if self.pretrain_args:
             export = os.path.join(work, "backbone.pth")
             if not os.path.exists(export):
-                self._run("pretrain", work, [
-                    "Supernet-ImageNet/train.py", *self.pretrain_args, "--mode", "fixed", "--arch", key,
-                    "--seed", str(seed), "--device", device, "--output-dir",
-                    os.path.join(work, "pretrain"), "--export", export])
+                self._run(
+                    "pretrain",
+                    work,
+                    [
+                        "Supernet-ImageNet/train.py",
+                        *self.pretrain_args,
+                        "--mode",
+                        "fixed",
+                        "--arch",
+                        key,
+                        "--seed",
+                        str(seed),
+                        "--device",
+                        device,
+                        "--output-dir",
+                        os.path.join(work, "pretrain"),
+                        "--export",
+                        export,
+                    ],
+                )
             weight_opts = ["MODEL.WEIGHT", export]
         out = os.path.join(work, "detection")
-        self._run("detection", work, [
-            "tools/train_net.py", "--config-file", self.args.config_file, *self.args.opts,
-            "MODEL.BACKBONE.ARCH", key, "SEED", str(seed), "OUTPUT_DIR", out, "MODEL.DEVICE", device,
-            *weight_opts])
+        self._run(
+            "detection",
+            work,
+            [
+                "tools/train_net.py",
+                "--config-file",
+                self.args.config_file,
+                *self.args.opts,
+                "MODEL.BACKBONE.ARCH",
+                key,
+                "SEED",
+                str(seed),
+                "OUTPUT_DIR",
+                out,
+                "MODEL.DEVICE",
+                device,
+                *weight_opts,
+            ],
+        )
         path = os.path.join(out, "inference", self.test_name, "metrics.json")
         try:
             with open(path) as f:
@@ -134,14 +180,19 @@ class StandaloneEvaluator(Evaluator):
         return ap
 
     def _run(self, name, work, argv):
-        env = dict(os.environ, PYTHONUNBUFFERED="1",
-                   PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+        env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
         if self.device.startswith("cuda:"):
             env["CUDA_VISIBLE_DEVICES"] = self.device.split(":", 1)[1]
         log_path = os.path.join(work, f"{name}.log")
         with open(log_path, "ab") as log:
-            code = subprocess.call([sys.executable, *argv], cwd=REPO, env=env, stdout=log,
-                                   stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+            code = subprocess.call(
+                [sys.executable, *argv],
+                cwd=REPO,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_die_with_parent,
+            )
         if code != 0:
             with open(log_path, "rb") as f:
                 tail = f.read()[-2000:].decode(errors="replace")

@@ -9,6 +9,7 @@ whose digit string matches the regular expression raise, to exercise the failure
 ``--kill-pattern`` makes the evaluation of a matching architecture kill its own server process
 (SIGKILL), as a crashing evaluation would.
 """
+
 import math
 import os
 import random
@@ -27,18 +28,28 @@ MAX_CHOICES = 10  # digit-string encoding
 class SyntheticEvaluator(Evaluator):
     @classmethod
     def add_arguments(cls, parser):
-        parser.add_argument("--delay", type=float, default=0.0,
-                            help="seconds each evaluation takes (default 0)")
-        parser.add_argument("--synthetic-seed", type=int, default=0,
-                            help="seed of the fixed random linear model (default 0)")
-        parser.add_argument("--flops-weight", type=float, default=0.5,
-                            help="weight of the larger-choices-score-higher term (default 0.5)")
-        parser.add_argument("--fail-pattern", default="",
-                            help="regular expression: architectures whose digit string matches it "
-                                 "always fail (re.search; default: none)")
-        parser.add_argument("--kill-pattern", default="",
-                            help="regular expression: evaluating a matching architecture kills the server "
-                                 "process with SIGKILL, after --delay (default: none)")
+        parser.add_argument("--delay", type=float, default=0.0, help="seconds each evaluation takes (default 0)")
+        parser.add_argument(
+            "--synthetic-seed", type=int, default=0, help="seed of the fixed random linear model (default 0)"
+        )
+        parser.add_argument(
+            "--flops-weight",
+            type=float,
+            default=0.5,
+            help="weight of the larger-choices-score-higher term (default 0.5)",
+        )
+        parser.add_argument(
+            "--fail-pattern",
+            default="",
+            help="regular expression: architectures whose digit string matches it "
+            "always fail (re.search; default: none)",
+        )
+        parser.add_argument(
+            "--kill-pattern",
+            default="",
+            help="regular expression: evaluating a matching architecture kills the server "
+            "process with SIGKILL, after --delay (default: none)",
+        )
 
     def __init__(self, args, device, scratch_dir):
         super().__init__(args, device, scratch_dir)

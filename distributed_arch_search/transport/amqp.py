@@ -26,6 +26,7 @@ as a failed attempt and is issued again. A server that dies between taking a tas
 it makes the broker redeliver it, with ``x-delivery-count`` one higher; a server never evaluates a
 task whose tries (``attempt`` + delivery count) exceed ``max_attempts``.
 """
+
 import dataclasses
 import logging
 import os
@@ -62,8 +63,10 @@ def fatal_error(error, url):
     if isinstance(error, (pex.AuthenticationError, pex.ProbableAuthenticationError)):
         why = f"the broker refused the login of user {user!r} (wrong user or password?)"
     elif isinstance(error, (pex.ProbableAccessDeniedError, pex.ConnectionClosedByBroker)):
-        why = (f"user {user!r} may not use the virtual host (does it exist? `rabbitmqctl set_permissions "
-               f"-p VHOST {user} '.*' '.*' '.*'`)")
+        why = (
+            f"user {user!r} may not use the virtual host (does it exist? `rabbitmqctl set_permissions "
+            f"-p VHOST {user} '.*' '.*' '.*'`)"
+        )
     else:
         why = "the broker speaks another protocol (is this the AMQP port?)"
     return BrokerConfigError(f"{redact(url)}: {why}: {error!r}")
@@ -125,11 +128,12 @@ class QueueNames:
     @classmethod
     def for_experiment(cls, experiment):
         if not EXPERIMENT_RE.match(experiment or ""):
-            raise BrokerConfigError(f"experiment name {experiment!r} must be 1-100 characters of letters, "
-                                    "digits, '_', '.', '-' (it names the queues)")
+            raise BrokerConfigError(
+                f"experiment name {experiment!r} must be 1-100 characters of letters, "
+                "digits, '_', '.', '-' (it names the queues)"
+            )
         p = f"detnas.{experiment}"
-        return cls(tasks=f"{p}.tasks", results=f"{p}.results", dead=f"{p}.dead", dlx=f"{p}.dlx",
-                   notices=f"{p}.notices")
+        return cls(tasks=f"{p}.tasks", results=f"{p}.results", dead=f"{p}.dead", dlx=f"{p}.dlx", notices=f"{p}.notices")
 
 
 def declare_topology(channel, names):
@@ -140,15 +144,15 @@ def declare_topology(channel, names):
         channel.queue_declare(names.dead, durable=True)
         channel.queue_bind(names.dead, names.dlx, routing_key=names.dead)
         channel.exchange_declare(names.notices, exchange_type="fanout", durable=True)
-        channel.queue_declare(names.tasks, durable=True,
-                              arguments=dict(dead_letter, **{"x-queue-type": "quorum"}))
+        channel.queue_declare(names.tasks, durable=True, arguments=dict(dead_letter, **{"x-queue-type": "quorum"}))
         channel.queue_declare(names.results, durable=True, arguments=dead_letter)
     except pex.ChannelClosedByBroker as e:
         if e.reply_code in (403, 406):
             raise BrokerConfigError(
                 f"cannot declare the queues of {names.tasks.rsplit('.', 1)[0]}: {e.reply_text}. A queue of "
                 "this name may exist with other arguments (delete it: python -m "
-                "distributed_arch_search.search --delete-queues ...) or the user lacks permissions") from None
+                "distributed_arch_search.search --delete-queues ...) or the user lacks permissions"
+            ) from None
         raise
 
 
@@ -170,8 +174,15 @@ def is_fatal(error):
     """True for broker errors that reconnecting will not fix."""
     if isinstance(error, BrokerConfigError):
         return True
-    if isinstance(error, (pex.AuthenticationError, pex.ProbableAuthenticationError,
-                          pex.ProbableAccessDeniedError, pex.IncompatibleProtocolError)):
+    if isinstance(
+        error,
+        (
+            pex.AuthenticationError,
+            pex.ProbableAuthenticationError,
+            pex.ProbableAccessDeniedError,
+            pex.IncompatibleProtocolError,
+        ),
+    ):
         return True
     if isinstance(error, pex.ConnectionClosedByBroker) and error.reply_code in (403, 530):
         return True  # access refused / vhost not allowed
@@ -199,8 +210,10 @@ class Backoff:
         if self._since is None:
             self._since = now
         if self.give_up_after and now - self._since > self.give_up_after:
-            raise BrokerUnavailable(f"{what}: still unreachable after {now - self._since:.0f} s "
-                                    f"(give-up time {self.give_up_after:g} s): {error!r}") from error
+            raise BrokerUnavailable(
+                f"{what}: still unreachable after {now - self._since:.0f} s "
+                f"(give-up time {self.give_up_after:g} s): {error!r}"
+            ) from error
         logger.warning("%s: %r; retrying in %.1f s", what, error, self._next)
         time.sleep(self._next)
         self._next = min(self._next * 2, self.cap)

@@ -8,6 +8,7 @@ In-flight bookkeeping lives here, the same for both backends: one entry per arch
 task issued for it); a result for any task of that architecture ends it, later duplicates are the
 master's to ignore.
 """
+
 import abc
 import dataclasses
 import time
@@ -33,6 +34,7 @@ class InFlight:
 @dataclasses.dataclass
 class Received:
     """A validated message from a server plus the backend's handle to acknowledge it."""
+
     message: dict
     token: object = None
 
@@ -102,10 +104,8 @@ class Transport(abc.ABC):
         """In-flight tasks running (since "started") for more than `timeout_s`, and tasks never started
         after `timeout_s` while the backend holds no waiting task (so they cannot still be queued)."""
         now = time.time() if now is None else now
-        running = [e for e in self._in_flight.values()
-                   if e.started_at is not None and now - e.started_at > timeout_s]
-        unstarted = [e for e in self._in_flight.values()
-                     if e.started_at is None and now - e.submitted_at > timeout_s]
+        running = [e for e in self._in_flight.values() if e.started_at is not None and now - e.started_at > timeout_s]
+        unstarted = [e for e in self._in_flight.values() if e.started_at is None and now - e.submitted_at > timeout_s]
         if unstarted and self.tasks_waiting() > 0:
             unstarted = []
         return running + unstarted
@@ -115,8 +115,11 @@ class Transport(abc.ABC):
         if not self.reports_progress or silent_s <= 0:
             return []
         now = time.time() if now is None else now
-        return [e for e in self._in_flight.values()
-                if e.started_at is not None and now - (e.last_seen or e.started_at) > silent_s]
+        return [
+            e
+            for e in self._in_flight.values()
+            if e.started_at is not None and now - (e.last_seen or e.started_at) > silent_s
+        ]
 
     def notify_final(self, arch, status) -> None:
         """Tell every server that `arch` is final ("ok" or "failed"): none evaluates a copy of it."""
@@ -140,17 +143,14 @@ class Transport(abc.ABC):
         """Drop tasks still waiting for a server (stale tasks of another run, at a fresh start)."""
 
     @abc.abstractmethod
-    def close(self) -> None:
-        ...
+    def close(self) -> None: ...
 
     # ---------------------------------------------------------------------------- for the backends
     @abc.abstractmethod
-    def _send(self, task: dict) -> None:
-        ...
+    def _send(self, task: dict) -> None: ...
 
     @abc.abstractmethod
-    def _receive(self, timeout: float) -> List[Received]:
-        ...
+    def _receive(self, timeout: float) -> List[Received]: ...
 
     def __enter__(self):
         return self

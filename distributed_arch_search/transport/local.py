@@ -8,6 +8,7 @@ error result (one failed attempt, which the master re-issues) and a new worker t
 Workers exit by themselves when the master process is gone. Nothing here survives a master restart;
 the master issues every pending task again when it resumes (no worker of the old run is left).
 """
+
 import logging
 import multiprocessing as mp
 import os
@@ -97,18 +98,23 @@ class LocalTransport(Transport):
                 f"LOCAL.SERVER_ARGS {self._server_argv} names no evaluator; the local backend will not guess "
                 f"one. Name it, e.g. LOCAL.SERVER_ARGS \"['--evaluator', 'detector', '--config-file', CFG, "
                 f"'--weights', SUPERNET]\" (known: {', '.join(sorted(EVALUATORS))}; 'synthetic' makes up its "
-                "scores, for tests only)")
+                "scores, for tests only)"
+            )
         try:
             parse_server_args(self._worker_argv(0))
         except SystemExit:  # argparse has printed why
-            raise ValueError(f"LOCAL.SERVER_ARGS {self._server_argv} are not valid test_server.py "
-                             "arguments (see the message above)") from None
+            raise ValueError(
+                f"LOCAL.SERVER_ARGS {self._server_argv} are not valid test_server.py arguments (see the message above)"
+            ) from None
 
     def _start_worker(self, index):
         argv = self._worker_argv(index)
-        p = self._ctx.Process(target=_worker_main, name=f"detnas-eval-{index}", daemon=True,
-                              args=(index, argv, self.experiment, self.output_dir, self._task_q,
-                                    self._result_q, os.getpid()))
+        p = self._ctx.Process(
+            target=_worker_main,
+            name=f"detnas-eval-{index}",
+            daemon=True,
+            args=(index, argv, self.experiment, self.output_dir, self._task_q, self._result_q, os.getpid()),
+        )
         p.start()
         self._workers[index] = p
         self._started_at[index] = time.monotonic()
@@ -157,13 +163,24 @@ class LocalTransport(Transport):
             if self._early_deaths[i] >= EARLY_DEATHS:
                 raise LocalWorkerError(
                     f"local worker {i} died {EARLY_DEATHS} times in a row right after starting (exit code "
-                    f"{p.exitcode}); see its server.log under {os.path.join(self.output_dir, 'servers')}")
-            logger.error("local worker %d (pid %d) died with exit code %s%s; starting a new one", i, p.pid,
-                         p.exitcode, f" while evaluating {started['arch']}" if started else "")
+                    f"{p.exitcode}); see its server.log under {os.path.join(self.output_dir, 'servers')}"
+                )
+            logger.error(
+                "local worker %d (pid %d) died with exit code %s%s; starting a new one",
+                i,
+                p.pid,
+                p.exitcode,
+                f" while evaluating {started['arch']}" if started else "",
+            )
             if started is not None:
                 task = {k: started[k] for k in ("experiment", "task_id", "arch")}
-                lost.append(Received(messages.result_message(
-                    task, started["server_id"], error=f"local worker died with exit code {p.exitcode}")))
+                lost.append(
+                    Received(
+                        messages.result_message(
+                            task, started["server_id"], error=f"local worker died with exit code {p.exitcode}"
+                        )
+                    )
+                )
             self._start_worker(i)
         return lost
 

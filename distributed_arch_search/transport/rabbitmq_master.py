@@ -9,13 +9,22 @@ after the master has checkpointed them; deliveries from a connection that has si
 requeued by the broker and will come again. "done" notices go to the fanout exchange, unconfirmed
 and not mandatory (no server may be listening).
 """
+
 import logging
 
 import pika
 
 from .. import messages
-from .amqp import (RECONNECTABLE, Backoff, QueueNames, connection_parameters, declare_topology,
-                   fatal_error, is_fatal, redact)
+from .amqp import (
+    RECONNECTABLE,
+    Backoff,
+    QueueNames,
+    connection_parameters,
+    declare_topology,
+    fatal_error,
+    is_fatal,
+    redact,
+)
 from .base import Received, Transport
 
 logger = logging.getLogger(__name__)
@@ -52,7 +61,8 @@ class RabbitMQTransport(Transport):
             generation = self._generation
             channel.basic_consume(
                 self.names.results,
-                lambda ch, method, props, body: self._inbox.append((generation, method.delivery_tag, body)))
+                lambda ch, method, props, body: self._inbox.append((generation, method.delivery_tag, body)),
+            )
         except BaseException:
             if connection.is_open:
                 connection.close()
@@ -89,9 +99,12 @@ class RabbitMQTransport(Transport):
     # -------------------------------------------------------------------------------- transport
     def _send(self, task):
         body = messages.encode(task)
-        props = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent,
-                                     content_type="application/json", message_id=task["task_id"],
-                                     type="task")
+        props = pika.BasicProperties(
+            delivery_mode=pika.DeliveryMode.Persistent,
+            content_type="application/json",
+            message_id=task["task_id"],
+            type="task",
+        )
         # With confirm_delivery, basic_publish returns once the broker has the message in the durable
         # queue, or raises (unroutable, nacked, connection lost) and _call tries again.
         self._call(lambda: self._channel.basic_publish("", self.names.tasks, body, props, mandatory=True))
@@ -133,8 +146,7 @@ class RabbitMQTransport(Transport):
         self._call(lambda: self._channel.basic_publish(self.names.notices, "", body, props))
 
     def tasks_waiting(self):
-        return self._call(lambda: self._channel.queue_declare(
-            self.names.tasks, passive=True).method.message_count)
+        return self._call(lambda: self._channel.queue_declare(self.names.tasks, passive=True).method.message_count)
 
     def discard_waiting_tasks(self):
         purged = self._call(lambda: self._channel.queue_purge(self.names.tasks).method.message_count)

@@ -23,6 +23,7 @@ When the broker goes away the server reconnects with capped exponential back-off
 goes on, and publishes the result once connected again. Stopped (SIGTERM) in the middle of an
 evaluation, it puts the task back in the queue and tells the master ("released").
 """
+
 import collections
 import dataclasses
 import logging
@@ -34,8 +35,16 @@ from typing import Optional
 import pika
 
 from .. import messages
-from .amqp import (RECONNECTABLE, Backoff, QueueNames, connection_parameters, declare_topology,
-                   fatal_error, is_fatal, redact)
+from .amqp import (
+    RECONNECTABLE,
+    Backoff,
+    QueueNames,
+    connection_parameters,
+    declare_topology,
+    fatal_error,
+    is_fatal,
+    redact,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +74,7 @@ def delivery_count(properties, redelivered):
 
 
 class RabbitMQServer:
-    def __init__(self, experiment, url, runner, heartbeat_s=60, backoff=None, tls=None, progress_s=10.0,
-                 poll_s=0.2):
+    def __init__(self, experiment, url, runner, heartbeat_s=60, backoff=None, tls=None, progress_s=10.0, poll_s=0.2):
         self.experiment = experiment
         self.names = QueueNames.for_experiment(experiment)
         self.url = url
@@ -153,9 +161,12 @@ class RabbitMQServer:
 
     def _publish(self, message, queue=None):
         body = messages.encode(message)
-        props = pika.BasicProperties(delivery_mode=pika.DeliveryMode.Persistent,
-                                     content_type="application/json", type=message["type"],
-                                     message_id=message["task_id"])
+        props = pika.BasicProperties(
+            delivery_mode=pika.DeliveryMode.Persistent,
+            content_type="application/json",
+            type=message["type"],
+            message_id=message["task_id"],
+        )
         self._channel.basic_publish("", queue or self.names.results, body, props, mandatory=True)
 
     def _on_notice(self, channel, method, properties, body):
@@ -196,26 +207,37 @@ class RabbitMQServer:
             return
         cached = self._cache.get(task["arch"])
         if cached is not None:
-            logger.info("task %s (%s) was evaluated here before; publishing that result",
-                        task["task_id"], task["arch"])
+            logger.info("task %s (%s) was evaluated here before; publishing that result", task["task_id"], task["arch"])
             self._publish(dict(cached, task_id=task["task_id"], tries=tries))
             channel.basic_ack(method.delivery_tag)
             return
         if tries > task["max_attempts"]:
-            logger.error("not evaluating %s: try %d of at most %d (delivered %d times before; its servers "
-                         "were lost)", task["arch"], tries, task["max_attempts"], count)
-            self._publish(messages.result_message(
-                task, self.runner.server_id, error=f"not evaluated: try {tries} exceeds the {task['max_attempts']} "
-                f"allowed (the task was delivered {count} times before and its servers were lost each time)",
-                tries=tries, evaluator=getattr(self.runner, "evaluator_name", "")))
+            logger.error(
+                "not evaluating %s: try %d of at most %d (delivered %d times before; its servers were lost)",
+                task["arch"],
+                tries,
+                task["max_attempts"],
+                count,
+            )
+            self._publish(
+                messages.result_message(
+                    task,
+                    self.runner.server_id,
+                    error=f"not evaluated: try {tries} exceeds the {task['max_attempts']} "
+                    f"allowed (the task was delivered {count} times before and its servers were lost each time)",
+                    tries=tries,
+                    evaluator=getattr(self.runner, "evaluator_name", ""),
+                )
+            )
             channel.basic_ack(method.delivery_tag)
             return
         self._publish(messages.started_message(task, self.runner.server_id, method.redelivered, count))
         channel.basic_ack(method.delivery_tag)  # from here on the master accounts for this task
         job = _Job(task, tries, last_progress=time.monotonic())
         self._job = job
-        threading.Thread(target=self._evaluate, args=(job, self._connection), daemon=True,
-                         name=f"evaluate-{task['arch']}").start()
+        threading.Thread(
+            target=self._evaluate, args=(job, self._connection), daemon=True, name=f"evaluate-{task['arch']}"
+        ).start()
 
     def _evaluate(self, job, connection):
         job.result = dict(self.runner.run(job.task), tries=job.tries)  # never raises
@@ -251,13 +273,14 @@ class RabbitMQServer:
             try:  # finished just now: publish rather than waste it
                 self._publish(job.result)
                 return
-            except (RECONNECTABLE + (AttributeError,)) as e:
+            except RECONNECTABLE + (AttributeError,) as e:
                 logger.warning("could not publish the result of %s while stopping: %r", job.task["arch"], e)
                 return
         try:
             self._publish(job.task, queue=self.names.tasks)
             self._publish(messages.server_note("released", job.task, self.runner.server_id))
             logger.warning("stopping with %s unfinished: the task is back in the queue", job.task["arch"])
-        except (RECONNECTABLE + (AttributeError,)) as e:  # no connection: the master sees the server gone
-            logger.warning("stopping with %s unfinished and no broker (%r): the master will issue it again",
-                           job.task["arch"], e)
+        except RECONNECTABLE + (AttributeError,) as e:  # no connection: the master sees the server gone
+            logger.warning(
+                "stopping with %s unfinished and no broker (%r): the master will issue it again", job.task["arch"], e
+            )

@@ -4,6 +4,7 @@ Every key a yaml file or a command line may set is declared here; yacs rejects a
 typo fails loudly instead of being ignored. Model code never reads this tree: the `build_*`/`make_*`
 functions translate it into explicit constructor arguments.
 """
+
 from yacs.config import CfgNode as CN
 
 _C = CN()

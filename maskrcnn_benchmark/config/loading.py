@@ -1,4 +1,5 @@
 """Building a frozen config from the defaults, a yaml file and command-line overrides."""
+
 import os
 
 from .defaults import _C

@@ -9,6 +9,7 @@ Three sources, looked up in this order:
    folder named by DETNAS_DATASETS. COCO is linked in by `config.sh --coco PATH`; the shapes datasets
    are written by `tools/make_shapes_dataset.py`; the search splits by `tools/split_coco.py`.
 """
+
 import os
 
 import yaml
@@ -31,10 +32,8 @@ class CatalogError(ValueError):
 
 def _roots(image_root, where):
     roots = [image_root] if isinstance(image_root, str) else image_root
-    if (not isinstance(roots, (list, tuple)) or not roots
-            or not all(isinstance(r, str) and r for r in roots)):
-        raise CatalogError(f"{where}: image_root must be a folder or a non-empty list of folders, "
-                           f"got {image_root!r}")
+    if not isinstance(roots, (list, tuple)) or not roots or not all(isinstance(r, str) and r for r in roots):
+        raise CatalogError(f"{where}: image_root must be a folder or a non-empty list of folders, got {image_root!r}")
     return tuple(roots)
 
 
@@ -73,20 +72,22 @@ def load_catalog_file(path):
     except (OSError, yaml.YAMLError) as e:
         raise CatalogError(f"cannot read dataset catalog {path}: {e}") from None
     if not isinstance(data, dict):
-        raise CatalogError(f"dataset catalog {path}: expected a mapping of dataset names to "
-                           "{ann_file: ..., image_root: ...}")
+        raise CatalogError(
+            f"dataset catalog {path}: expected a mapping of dataset names to {{ann_file: ..., image_root: ...}}"
+        )
     base = os.path.dirname(os.path.abspath(path))
     out = {}
     for name, entry in data.items():
         where = f"dataset catalog {path}, entry '{name}'"
         if not isinstance(entry, dict) or set(entry) != set(_CATALOG_KEYS):
-            raise CatalogError(f"{where}: expected exactly the keys {list(_CATALOG_KEYS)}, "
-                               f"got {entry!r}")
+            raise CatalogError(f"{where}: expected exactly the keys {list(_CATALOG_KEYS)}, got {entry!r}")
         if not isinstance(entry["ann_file"], str) or not entry["ann_file"]:
             raise CatalogError(f"{where}: ann_file must be a path, got {entry['ann_file']!r}")
         roots = _roots(entry["image_root"], where)
-        out[str(name)] = (tuple(os.path.join(base, os.path.expanduser(r)) for r in roots),
-                          os.path.join(base, os.path.expanduser(entry["ann_file"])))
+        out[str(name)] = (
+            tuple(os.path.join(base, os.path.expanduser(r)) for r in roots),
+            os.path.join(base, os.path.expanduser(entry["ann_file"])),
+        )
     return out
 
 
@@ -107,11 +108,9 @@ class DatasetCatalog:
         "coco_2014_train": ("coco/train2014", "coco/annotations/instances_train2014.json"),
         "coco_2014_val": ("coco/val2014", "coco/annotations/instances_val2014.json"),
         "coco_2014_minival": ("coco/val2014", "coco/annotations/instances_minival2014.json"),
-        "coco_2014_valminusminival": (
-            "coco/val2014", "coco/annotations/instances_valminusminival2014.json"),
+        "coco_2014_valminusminival": ("coco/val2014", "coco/annotations/instances_valminusminival2014.json"),
         # DetNAS search splits of trainval35k (tools/split_coco.py); images live in both 2014 folders.
-        "coco_search_train": (
-            ("coco/train2014", "coco/val2014"), "coco/annotations/search_train.json"),
+        "coco_search_train": (("coco/train2014", "coco/val2014"), "coco/annotations/search_train.json"),
         "coco_search_val": (("coco/train2014", "coco/val2014"), "coco/annotations/search_val.json"),
         # Generated shapes (tools/make_shapes_dataset.py).
         "shapes_train": ("shapes/images", "shapes/annotations/train.json"),
@@ -119,6 +118,7 @@ class DatasetCatalog:
         "shapes_search_train": ("shapes/images", "shapes/annotations/search_train.json"),
         "shapes_search_val": ("shapes/images", "shapes/annotations/search_val.json"),
     }
+
     @classmethod
     def get(cls, name, catalog_files=()):
         """Return dict(factory, args) for a detection dataset name (see the module doc for the
@@ -138,7 +138,8 @@ class DatasetCatalog:
                 f"catalog file named by DATASETS.CATALOG or ${CATALOG_ENV}, one entry per name: "
                 f"'{name}: {{ann_file: path/to/instances.json, image_root: path/to/images}}', or "
                 f"in Python with register_coco_instances('{name}', ann_file, image_root). "
-                f"Known: {known}")
+                f"Known: {known}"
+            )
         img_dirs, ann = cls.DATASETS[name]
         root = datasets_root()
         if isinstance(img_dirs, str):

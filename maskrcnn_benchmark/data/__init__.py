@@ -3,6 +3,7 @@
 Names are imported on first use, so that light tools (the dataset generators, split_coco) start
 without loading torch and pycocotools.
 """
+
 import importlib
 
 _EXPORTS = {

@@ -1,4 +1,5 @@
 """Datasets and data loaders from a config."""
+
 import bisect
 import importlib
 import logging
@@ -43,8 +44,7 @@ def build_dataset(dataset_names, transforms, is_train, catalog, skip_missing_ima
     if isinstance(dataset_names, str):
         dataset_names = [dataset_names]
     if not dataset_names:
-        raise ValueError(f"no dataset names given ({'DATASETS.TRAIN' if is_train else 'DATASETS.TEST'} "
-                         "is empty)")
+        raise ValueError(f"no dataset names given ({'DATASETS.TRAIN' if is_train else 'DATASETS.TEST'} is empty)")
     datasets = []
     for name in dataset_names:
         entry = catalog.get(name)
@@ -106,41 +106,48 @@ def make_data_loader(cfg, is_train=True, is_distributed=False, start_iter=0):
     transforms = build_transforms(cfg, is_train)
     if is_train:
         images_per_batch = _per_process(cfg.SOLVER.IMS_PER_BATCH, world_size, "SOLVER.IMS_PER_BATCH")
-        (dataset,) = build_dataset(cfg.DATASETS.TRAIN, transforms, True, catalog,
-                                   cfg.DATASETS.SKIP_MISSING_IMAGES)
+        (dataset,) = build_dataset(cfg.DATASETS.TRAIN, transforms, True, catalog, cfg.DATASETS.SKIP_MISSING_IMAGES)
         if len(dataset) == 0:
             raise ValueError(f"training datasets {tuple(cfg.DATASETS.TRAIN)} have no usable images")
         # DistributedSampler also serves the single-process case: a seeded shuffle per epoch is
         # what makes resuming at start_iter replay the same order.
-        sampler = DistributedSampler(dataset, num_replicas=world_size, rank=rank, shuffle=True,
-                                     seed=_shared_seed(cfg.SEED, is_distributed))
+        sampler = DistributedSampler(
+            dataset, num_replicas=world_size, rank=rank, shuffle=True, seed=_shared_seed(cfg.SEED, is_distributed)
+        )
         if cfg.DATALOADER.ASPECT_RATIO_GROUPING:
-            batch_sampler = GroupedBatchSampler(sampler, _aspect_group_ids(dataset), images_per_batch,
-                                                drop_uneven=False)
+            batch_sampler = GroupedBatchSampler(
+                sampler, _aspect_group_ids(dataset), images_per_batch, drop_uneven=False
+            )
         else:
             batch_sampler = BatchSampler(sampler, images_per_batch, drop_last=False)
         batch_sampler = IterationBasedBatchSampler(batch_sampler, cfg.SOLVER.MAX_ITER, start_iter)
-        logger.info("training on %d images of %s, %d per batch per process", len(dataset),
-                    tuple(cfg.DATASETS.TRAIN), images_per_batch)
-        return DataLoader(dataset, batch_sampler=batch_sampler, collate_fn=collator,
-                          num_workers=cfg.DATALOADER.NUM_WORKERS)
+        logger.info(
+            "training on %d images of %s, %d per batch per process",
+            len(dataset),
+            tuple(cfg.DATASETS.TRAIN),
+            images_per_batch,
+        )
+        return DataLoader(
+            dataset, batch_sampler=batch_sampler, collate_fn=collator, num_workers=cfg.DATALOADER.NUM_WORKERS
+        )
 
     images_per_batch = _per_process(cfg.TEST.IMS_PER_BATCH, world_size, "TEST.IMS_PER_BATCH")
     loaders = []
-    for dataset in build_dataset(cfg.DATASETS.TEST, transforms, False, catalog,
-                                 cfg.DATASETS.SKIP_MISSING_IMAGES):
+    for dataset in build_dataset(cfg.DATASETS.TEST, transforms, False, catalog, cfg.DATASETS.SKIP_MISSING_IMAGES):
         if is_distributed:
             sampler = InferenceShardSampler(len(dataset), rank, world_size)
         else:
             sampler = SequentialSampler(dataset)
         batch_sampler = BatchSampler(sampler, images_per_batch, drop_last=False)
-        loaders.append(DataLoader(dataset, batch_sampler=batch_sampler, collate_fn=collator,
-                                  num_workers=cfg.DATALOADER.NUM_WORKERS))
+        loaders.append(
+            DataLoader(
+                dataset, batch_sampler=batch_sampler, collate_fn=collator, num_workers=cfg.DATALOADER.NUM_WORKERS
+            )
+        )
     return loaders
 
 
-def make_subset_loader(cfg, dataset_name, num_images, seed, images_per_batch,
-                       is_train_transforms=False):
+def make_subset_loader(cfg, dataset_name, num_images, seed, images_per_batch, is_train_transforms=False):
     """A DataLoader over `num_images` images of `dataset_name` drawn with `seed`: the same images in
     the same order for the same seed (BN recalibration of candidate architectures in the search).
 
@@ -149,8 +156,7 @@ def make_subset_loader(cfg, dataset_name, num_images, seed, images_per_batch,
     transforms add random flips and scales.
     """
     if num_images <= 0 or images_per_batch <= 0:
-        raise ValueError(f"num_images and images_per_batch must be positive, got {num_images} and "
-                         f"{images_per_batch}")
+        raise ValueError(f"num_images and images_per_batch must be positive, got {num_images} and {images_per_batch}")
     transforms = build_transforms(cfg, is_train_transforms)
     entry = dataset_catalog(cfg).get(dataset_name)
     factory = getattr(D, entry["factory"])
@@ -160,11 +166,16 @@ def make_subset_loader(cfg, dataset_name, num_images, seed, images_per_batch,
         args["skip_missing_images"] = cfg.DATASETS.SKIP_MISSING_IMAGES
     dataset = factory(**args)
     if num_images > len(dataset):
-        raise ValueError(f"make_subset_loader: asked for {num_images} images but dataset "
-                         f"'{dataset_name}' has {len(dataset)} usable images")
+        raise ValueError(
+            f"make_subset_loader: asked for {num_images} images but dataset "
+            f"'{dataset_name}' has {len(dataset)} usable images"
+        )
     generator = torch.Generator().manual_seed(int(seed))
     indices = torch.randperm(len(dataset), generator=generator)[:num_images].tolist()
     batch_sampler = BatchSampler(indices, images_per_batch, drop_last=False)
-    return DataLoader(dataset, batch_sampler=batch_sampler,
-                      collate_fn=BatchCollator(cfg.DATALOADER.SIZE_DIVISIBILITY),
-                      num_workers=cfg.DATALOADER.NUM_WORKERS)
+    return DataLoader(
+        dataset,
+        batch_sampler=batch_sampler,
+        collate_fn=BatchCollator(cfg.DATALOADER.SIZE_DIVISIBILITY),
+        num_workers=cfg.DATALOADER.NUM_WORKERS,
+    )

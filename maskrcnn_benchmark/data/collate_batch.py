@@ -1,4 +1,5 @@
 """Turn a list of dataset items into the batch the detector takes."""
+
 from maskrcnn_benchmark.structures.image_list import to_image_list
 
 

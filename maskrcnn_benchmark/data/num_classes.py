@@ -3,6 +3,7 @@
 The heads count the background as a class, so a dataset of C categories needs NUM_CLASSES C + 1.
 A wrong count otherwise shows up as an IndexError deep inside the loss, or trains silently.
 """
+
 import logging
 
 from .build import dataset_catalog
@@ -64,9 +65,11 @@ def resolve_num_classes(cfg):
         raise ValueError(f"DATASETS.TRAIN/TEST have different numbers of categories: {listed}")
     if not counts:
         if key in zero_keys:
-            raise ValueError(f"{key} is 0, which takes the number of classes from the dataset, but "
-                             "no annotation file of DATASETS.TRAIN/TEST was found; set it to the "
-                             "number of categories + 1 (background)")
+            raise ValueError(
+                f"{key} is 0, which takes the number of classes from the dataset, but "
+                "no annotation file of DATASETS.TRAIN/TEST was found; set it to the "
+                "number of categories + 1 (background)"
+            )
         return cfg
     name, ann_file, categories = counts[0]
     wanted = categories + 1
@@ -74,7 +77,8 @@ def resolve_num_classes(cfg):
         raise ValueError(
             f"{key} is {_get(cfg, key)} but dataset '{name}' ({ann_file}) has {categories} "
             f"categor{'y' if categories == 1 else 'ies'}: the head counts the background too, so it "
-            f"must be {wanted}. Set {key} {wanted}, or 0 to take it from the dataset")
+            f"must be {wanted}. Set {key} {wanted}, or 0 to take it from the dataset"
+        )
     if not zero_keys:
         return cfg
     cfg = cfg.clone()
@@ -83,6 +87,5 @@ def resolve_num_classes(cfg):
         section, leaf = k.rsplit(".", 1)
         _get(cfg, section)[leaf] = wanted
     cfg.freeze()
-    logger.info("%s from dataset '%s': %d categories + background = %d", ", ".join(zero_keys), name,
-                categories, wanted)
+    logger.info("%s from dataset '%s': %d categories + background = %d", ", ".join(zero_keys), name, categories, wanted)
     return cfg

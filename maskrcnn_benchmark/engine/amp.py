@@ -4,13 +4,13 @@ bfloat16 autocast on a CPU pays off only with native bf16 instructions (AVX512-B
 them oneDNN emulates bf16 and a step gets many times slower. "auto" therefore enables AMP on CUDA
 (float16) and on such CPUs only.
 """
+
 import logging
 
 import torch
 
 AMP_SETTINGS = ("on", "off", "auto")
-_SPELLINGS = {True: "on", False: "off", "true": "on", "false": "off", "on": "on", "off": "off",
-              "auto": "auto"}
+_SPELLINGS = {True: "on", False: "off", "true": "on", "false": "off", "on": "on", "off": "off", "auto": "auto"}
 # Measured with the R-18 Faster R-CNN quick config on a CPU without native bf16 (issue 13).
 SLOW_CPU_HINT = "24.7 s/iter with SOLVER.AMP True against 2.2 s/iter without it"
 _BF16_FLAGS = ("avx512_bf16", "amx_bf16")
@@ -65,7 +65,8 @@ def resolve_amp(setting, device, logger_=None, native_bf16=None):
         (logger_ or logger).warning(
             "SOLVER.AMP True on a CPU without native bfloat16 (no AVX512-BF16/AMX): bf16 is "
             "emulated and training is much slower (measured %s); set SOLVER.AMP auto or False",
-            SLOW_CPU_HINT)
+            SLOW_CPU_HINT,
+        )
     return True
 
 

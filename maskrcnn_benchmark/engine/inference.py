@@ -1,4 +1,5 @@
 """Running a detector over a test set and handing the predictions to the COCO evaluation."""
+
 import logging
 import os
 import time
@@ -17,8 +18,7 @@ def compute_on_dataset(model, data_loader, device, arch=None, amp=False, progres
     model.eval()
     results = {}
     kwargs = {"arch": tuple(arch)} if arch is not None else {}
-    bar = tqdm(data_loader, desc="inference", disable=not (progress and is_main_process()),
-               dynamic_ncols=True)
+    bar = tqdm(data_loader, desc="inference", disable=not (progress and is_main_process()), dynamic_ncols=True)
     for images, _, indices in bar:
         images = images.to(device)
         with autocast_context(device, amp):
@@ -48,14 +48,28 @@ def gather_predictions(predictions, num_images):
     missing = sorted(set(range(num_images)) - set(merged))
     if missing:
         logging.getLogger(__name__).warning(
-            "%d of %d images got no prediction (e.g. %s); the distributed sampler dropped or "
-            "repeated some", len(missing), num_images, missing[:5])
+            "%d of %d images got no prediction (e.g. %s); the distributed sampler dropped or repeated some",
+            len(missing),
+            num_images,
+            missing[:5],
+        )
     return merged
 
 
-def inference(model, data_loader, dataset_name, iou_types=("bbox",), box_only=False, device="cpu",
-              output_folder=None, arch=None, amp=False, progress=True, logger=None,
-              coco_eval_backend="pycocotools"):
+def inference(
+    model,
+    data_loader,
+    dataset_name,
+    iou_types=("bbox",),
+    box_only=False,
+    device="cpu",
+    output_folder=None,
+    arch=None,
+    amp=False,
+    progress=True,
+    logger=None,
+    coco_eval_backend="pycocotools",
+):
     """Predict over `data_loader`, evaluate on the main process and return the metrics dict.
 
     Other processes return None. `arch` selects the supernet path to evaluate.
@@ -64,25 +78,32 @@ def inference(model, data_loader, dataset_name, iou_types=("bbox",), box_only=Fa
 
     logger = logger or logging.getLogger("maskrcnn_benchmark.inference")
     dataset = data_loader.dataset
-    logger.info("evaluating %s (%d images)%s", dataset_name, len(dataset),
-                f" on path {arch_to_str(arch)}" if arch is not None else "")
+    logger.info(
+        "evaluating %s (%d images)%s",
+        dataset_name,
+        len(dataset),
+        f" on path {arch_to_str(arch)}" if arch is not None else "",
+    )
     start = time.perf_counter()
-    predictions = compute_on_dataset(model, data_loader, device, arch=arch, amp=amp,
-                                     progress=progress)
+    predictions = compute_on_dataset(model, data_loader, device, arch=arch, amp=amp, progress=progress)
     synchronize()
     elapsed = time.perf_counter() - start
-    logger.info("inference took %.1f s (%.4f s / image per device, %d device(s))", elapsed,
-                elapsed * get_world_size() / max(len(dataset), 1), get_world_size())
+    logger.info(
+        "inference took %.1f s (%.4f s / image per device, %d device(s))",
+        elapsed,
+        elapsed * get_world_size() / max(len(dataset), 1),
+        get_world_size(),
+    )
     predictions = gather_predictions(predictions, len(dataset))
     if predictions is None:
         return None
     if output_folder:
         os.makedirs(output_folder, exist_ok=True)
-    results = evaluate(dataset, predictions, output_folder, iou_types=iou_types, box_only=box_only,
-                       backend=coco_eval_backend)
+    results = evaluate(
+        dataset, predictions, output_folder, iou_types=iou_types, box_only=box_only, backend=coco_eval_backend
+    )
     for iou_type, metrics in results.items():
-        logger.info("%s %s: %s", dataset_name, iou_type,
-                    "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+        logger.info("%s %s: %s", dataset_name, iou_type, "  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
     return results
 
 
@@ -92,8 +113,9 @@ def evaluate_loaders(model, loaders, device, output_folders=None, **inference_kw
     output_folders = output_folders or {}
     all_results = {}
     for name, loader in loaders.items():
-        results = inference(model, loader, name, device=device, output_folder=output_folders.get(name),
-                            **inference_kwargs)
+        results = inference(
+            model, loader, name, device=device, output_folder=output_folders.get(name), **inference_kwargs
+        )
         if results is not None:
             all_results[name] = results
     return all_results

@@ -1,4 +1,5 @@
 """The set-up shared by tools/train_net.py and tools/test_net.py."""
+
 import os
 
 import torch
@@ -19,9 +20,7 @@ def resolve_device(cfg_device):
     device = torch.device(cfg_device)
     if device.type == "cuda":
         if not torch.cuda.is_available():
-            raise RuntimeError(
-                f"MODEL.DEVICE is '{cfg_device}' but no CUDA device is available; "
-                "set MODEL.DEVICE cpu")
+            raise RuntimeError(f"MODEL.DEVICE is '{cfg_device}' but no CUDA device is available; set MODEL.DEVICE cpu")
         if device.index is None:
             device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
     return device
@@ -67,9 +66,16 @@ def checkpoint_meta(cfg, model):
 
 
 def build_checkpointer(cfg, model, optimizer=None, scheduler=None, scaler=None, logger=None):
-    return Checkpointer(model, optimizer, scheduler, scaler, save_dir=cfg.OUTPUT_DIR,
-                        save_to_disk=is_main_process(), logger=logger,
-                        meta=checkpoint_meta(cfg, model))
+    return Checkpointer(
+        model,
+        optimizer,
+        scheduler,
+        scaler,
+        save_dir=cfg.OUTPUT_DIR,
+        save_to_disk=is_main_process(),
+        logger=logger,
+        meta=checkpoint_meta(cfg, model),
+    )
 
 
 def run_tests(cfg, model, device, distributed, logger):
@@ -82,13 +88,17 @@ def run_tests(cfg, model, device, distributed, logger):
     loaders = dict(zip(cfg.DATASETS.TEST, make_data_loader(cfg, is_train=False, is_distributed=distributed)))
     folders = {name: os.path.join(cfg.OUTPUT_DIR, "inference", name) for name in loaders} if cfg.OUTPUT_DIR else {}
     # RetinaNet sets RPN_ONLY but its outputs are detections, not proposals.
-    kwargs = dict(iou_types=("bbox",) + (("segm",) if cfg.MODEL.MASK_ON else ()),
-                  box_only=cfg.MODEL.RPN_ONLY and not cfg.MODEL.RETINANET_ON,
-                  amp=resolve_amp(cfg.SOLVER.AMP, device, logger), coco_eval_backend=cfg.TEST.COCO_EVAL_BACKEND,
-                  logger=logger)
+    kwargs = dict(
+        iou_types=("bbox",) + (("segm",) if cfg.MODEL.MASK_ON else ()),
+        box_only=cfg.MODEL.RPN_ONLY and not cfg.MODEL.RETINANET_ON,
+        amp=resolve_amp(cfg.SOLVER.AMP, device, logger),
+        coco_eval_backend=cfg.TEST.COCO_EVAL_BACKEND,
+        logger=logger,
+    )
     if getattr(unwrap_model(model).backbone, "is_supernet", False):
-        all_results = evaluate_path(model, configured_arch(cfg, model), make_bn_recalibration_loader(cfg), loaders,
-                                    device, folders, **kwargs)
+        all_results = evaluate_path(
+            model, configured_arch(cfg, model), make_bn_recalibration_loader(cfg), loaders, device, folders, **kwargs
+        )
     else:
         all_results = evaluate_loaders(model, loaders, device, folders, **kwargs)
     for name, results in all_results.items():

@@ -4,10 +4,17 @@ Evaluating a path of a supernet means recomputing its BN statistics first (they 
 trained) on a fixed, seeded subset of the training split, then running ordinary inference with that
 path. The search servers' detector evaluator and tools/test_net.py both call `evaluate_path`.
 """
+
 import logging
 
 from maskrcnn_benchmark.nas import (
-    arch_to_str, batch_norm_layers, broadcast_arch, make_path_sampler, parse_arch, released_arch_name)
+    arch_to_str,
+    batch_norm_layers,
+    broadcast_arch,
+    make_path_sampler,
+    parse_arch,
+    released_arch_name,
+)
 from maskrcnn_benchmark.utils.checkpoint import unwrap_model
 
 
@@ -33,10 +40,12 @@ def configured_arch(cfg, model):
     value = cfg.MODEL.BACKBONE.ARCH
     if not value:
         name = cfg.MODEL.BACKBONE.CONV_BODY
-        value = released_arch_name(name[:-len("-search")] if name.endswith("-search") else name)
+        value = released_arch_name(name[: -len("-search")] if name.endswith("-search") else name)
         if value is None:
-            raise ValueError(f"MODEL.BACKBONE.ARCH is empty and {name} has no released architecture;"
-                             " set MODEL.BACKBONE.ARCH to the path to evaluate")
+            raise ValueError(
+                f"MODEL.BACKBONE.ARCH is empty and {name} has no released architecture;"
+                " set MODEL.BACKBONE.ARCH to the path to evaluate"
+            )
     return parse_arch(value, size)
 
 
@@ -45,9 +54,14 @@ def make_bn_recalibration_loader(cfg):
 
     if not cfg.DATASETS.TRAIN:
         raise ValueError("BN recalibration needs DATASETS.TRAIN (its first split is sampled)")
-    return make_subset_loader(cfg, cfg.DATASETS.TRAIN[0], num_images=cfg.NAS.BN_RECAL_IMAGES,
-                              seed=cfg.NAS.BN_RECAL_SEED, images_per_batch=cfg.NAS.BN_RECAL_BATCH,
-                              is_train_transforms=False)
+    return make_subset_loader(
+        cfg,
+        cfg.DATASETS.TRAIN[0],
+        num_images=cfg.NAS.BN_RECAL_IMAGES,
+        seed=cfg.NAS.BN_RECAL_SEED,
+        images_per_batch=cfg.NAS.BN_RECAL_BATCH,
+        is_train_transforms=False,
+    )
 
 
 def recalibrate_path(model, arch, loader, device, progress=True):
@@ -63,14 +77,24 @@ def recalibrate_path(model, arch, loader, device, progress=True):
         def forward(m, batch):
             m.backbone_features(batch[0].to(device), arch)
     else:
+
         def forward(m, batch):
             m(batch[0].to(device), arch=arch)
 
     return recalibrate_bn(net, loader, forward, progress=progress)
 
 
-def evaluate_path(model, arch, recal_batches, test_loaders, device, output_folders=None, progress=True,
-                  logger=None, **inference_kwargs):
+def evaluate_path(
+    model,
+    arch,
+    recal_batches,
+    test_loaders,
+    device,
+    output_folders=None,
+    progress=True,
+    logger=None,
+    **inference_kwargs,
+):
     """The metrics of one supernet path: BN statistics recomputed for `arch` on `recal_batches`, then
     inference and COCO evaluation on each of `test_loaders` ({name: loader}); {name: metrics} on the
     main process. Every rank must get the same `recal_batches`, so their statistics agree."""
@@ -79,8 +103,9 @@ def evaluate_path(model, arch, recal_batches, test_loaders, device, output_folde
     logger = logger or logging.getLogger(__name__)
     seen = recalibrate_path(model, arch, recal_batches, device, progress=progress)
     logger.info("recalibrated BN for path %s on %d images", arch_to_str(arch), seen)
-    return evaluate_loaders(model, test_loaders, device, output_folders, arch=arch, progress=progress,
-                            logger=logger, **inference_kwargs)
+    return evaluate_loaders(
+        model, test_loaders, device, output_folders, arch=arch, progress=progress, logger=logger, **inference_kwargs
+    )
 
 
 def prepare_supernet_path(cfg, model, device, distributed, logger=None):
@@ -92,6 +117,5 @@ def prepare_supernet_path(cfg, model, device, distributed, logger=None):
     loader = make_bn_recalibration_loader(cfg)
     # Every rank recalibrates on the same batches, so their statistics agree.
     seen = recalibrate_path(model, arch, loader, device)
-    logger.info("recalibrated BN for path %s on %d images of %s", arch_to_str(arch), seen,
-                cfg.DATASETS.TRAIN[0])
+    logger.info("recalibrated BN for path %s on %d images of %s", arch_to_str(arch), seen, cfg.DATASETS.TRAIN[0])
     return arch

@@ -1,4 +1,5 @@
 """The training loop: one step per batch, losses logged with an ETA, periodic checkpoints."""
+
 import datetime
 import logging
 import math
@@ -17,9 +18,24 @@ class NonFiniteLossError(FloatingPointError):
     pass
 
 
-def do_train(model, data_loader, optimizer, scheduler, checkpointer, device, checkpoint_period,
-             arguments, *, log_period=20, amp=False, scaler=None, sample_arch=None,
-             clip_grad_norm=0.0, logger=None, metrics=None):
+def do_train(
+    model,
+    data_loader,
+    optimizer,
+    scheduler,
+    checkpointer,
+    device,
+    checkpoint_period,
+    arguments,
+    *,
+    log_period=20,
+    amp=False,
+    scaler=None,
+    sample_arch=None,
+    clip_grad_norm=0.0,
+    logger=None,
+    metrics=None,
+):
     """Train until the data loader (an iteration-based sampler) is exhausted.
 
     `arguments["iteration"]` is the iteration to resume from and is kept current, so a checkpoint
@@ -58,7 +74,8 @@ def do_train(model, data_loader, optimizer, scheduler, checkpointer, device, che
             raise NonFiniteLossError(
                 f"loss became {loss_reduced.item()} at iteration {iteration}: "
                 f"{ {k: round(v.item(), 4) for k, v in loss_dict_reduced.items()} }; "
-                "lower SOLVER.BASE_LR or lengthen SOLVER.WARMUP_ITERS")
+                "lower SOLVER.BASE_LR or lengthen SOLVER.WARMUP_ITERS"
+            )
         meters.update(loss=loss_reduced, **loss_dict_reduced)
 
         optimizer.zero_grad(set_to_none=True)
@@ -66,8 +83,8 @@ def do_train(model, data_loader, optimizer, scheduler, checkpointer, device, che
         if clip_grad_norm > 0:
             scaler.unscale_(optimizer)
             torch.nn.utils.clip_grad_norm_(
-                [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None],
-                clip_grad_norm)
+                [p for g in optimizer.param_groups for p in g["params"] if p.grad is not None], clip_grad_norm
+            )
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
@@ -80,19 +97,35 @@ def do_train(model, data_loader, optimizer, scheduler, checkpointer, device, che
             mem = ""
             if torch.device(device).type == "cuda":
                 mem = f"  max mem: {torch.cuda.max_memory_allocated() / 2**20:.0f}M"
-            logger.info("eta: %s  iter: %d/%d  %s  lr: %.6f%s", eta, iteration, max_iter, meters,
-                        optimizer.param_groups[0]["lr"], mem)
+            logger.info(
+                "eta: %s  iter: %d/%d  %s  lr: %.6f%s",
+                eta,
+                iteration,
+                max_iter,
+                meters,
+                optimizer.param_groups[0]["lr"],
+                mem,
+            )
             if metrics is not None:
                 losses = {k: m.median for k, m in meters.meters.items() if k not in ("time", "data")}
-                metrics.write(iteration, **losses, lr=optimizer.param_groups[0]["lr"],
-                              time=meters.time.median, data_time=meters.data.median,
-                              peak_mem_mb=round(peak_memory_mb(device), 1))
+                metrics.write(
+                    iteration,
+                    **losses,
+                    lr=optimizer.param_groups[0]["lr"],
+                    time=meters.time.median,
+                    data_time=meters.data.median,
+                    peak_mem_mb=round(peak_memory_mb(device), 1),
+                )
         if checkpoint_period > 0 and iteration % checkpoint_period == 0 and iteration < max_iter:
             checkpointer.save(f"model_{iteration:07d}", **arguments)
     if max_iter > start_iter:
         checkpointer.save("model_final", **arguments)
     total = time.perf_counter() - start_time
     done = max(max_iter - start_iter, 1)
-    logger.info("training took %s (%.4f s / it) on %d process(es)",
-                datetime.timedelta(seconds=int(total)), total / done, get_world_size())
+    logger.info(
+        "training took %s (%.4f s / it) on %d process(es)",
+        datetime.timedelta(seconds=int(total)),
+        total / done,
+        get_world_size(),
+    )
     return meters

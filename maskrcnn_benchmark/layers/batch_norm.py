@@ -1,4 +1,5 @@
 """Batch normalisation with fixed statistics and affine parameters."""
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -25,8 +26,16 @@ class FrozenBatchNorm2d(nn.Module):
     def forward(self, x):
         if not x.requires_grad:
             # Inference-mode batch_norm: one fused pass over x.
-            return F.batch_norm(x, self.running_mean, self.running_var, self.weight, self.bias,
-                                training=False, momentum=0.0, eps=self.eps)
+            return F.batch_norm(
+                x,
+                self.running_mean,
+                self.running_var,
+                self.weight,
+                self.bias,
+                training=False,
+                momentum=0.0,
+                eps=self.eps,
+            )
         # With a gradient to pass back, batch_norm would save x for its backward (one activation
         # per layer, ~30% of the peak memory of a R-50-FPN training step); x * scale + shift in
         # one addcmul saves only the per-channel scale. scale/shift in x's dtype keep the output
@@ -36,11 +45,13 @@ class FrozenBatchNorm2d(nn.Module):
         shape = (1, -1) + (1,) * (x.dim() - 2)
         return torch.addcmul(shift.to(x.dtype).view(shape), x, scale.to(x.dtype).view(shape))
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
-                              unexpected_keys, error_msgs):
+    def _load_from_state_dict(
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ):
         state_dict.pop(prefix + "num_batches_tracked", None)
-        super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys,
-                                      unexpected_keys, error_msgs)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
     def extra_repr(self):
         return f"{self.num_features}, eps={self.eps}"

@@ -1,4 +1,5 @@
 """Small building blocks shared by the detector: the box loss, normalisation and initialised layers."""
+
 import torch.nn.functional as F
 from torch import nn
 
@@ -34,21 +35,21 @@ def make_norm(kind, num_channels, num_groups=32, eps=1e-5):
         return FrozenBatchNorm2d(num_channels, eps=eps)
     if kind == "GN":
         if num_channels % num_groups:
-            raise ValueError(f"GroupNorm: {num_channels} channels cannot be split into {num_groups} "
-                             f"groups; use a channel count divisible by {num_groups}")
+            raise ValueError(
+                f"GroupNorm: {num_channels} channels cannot be split into {num_groups} "
+                f"groups; use a channel count divisible by {num_groups}"
+            )
         return nn.GroupNorm(num_groups, num_channels, eps=eps)
     raise ValueError(f"unknown normalisation kind {kind!r}; expected one of {NORM_KINDS}")
 
 
-def make_conv3x3(in_channels, out_channels, stride=1, dilation=1, norm="", relu=False,
-                 kaiming_init=True):
+def make_conv3x3(in_channels, out_channels, stride=1, dilation=1, norm="", relu=False, kaiming_init=True):
     """3x3 convolution (+ norm) (+ ReLU), padded to keep the size at stride 1.
 
     The convolution has a bias only without normalisation (a norm's shift makes it redundant).
     Weights: Kaiming normal (fan_out, ReLU gain), or N(0, 0.01) with `kaiming_init=False`.
     """
-    conv = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=dilation,
-                     dilation=dilation, bias=norm == "")
+    conv = nn.Conv2d(in_channels, out_channels, 3, stride=stride, padding=dilation, dilation=dilation, bias=norm == "")
     if kaiming_init:
         nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
     else:

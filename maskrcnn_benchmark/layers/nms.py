@@ -1,4 +1,5 @@
 """Non-maximum suppression (greedy, IoU without the legacy +1), as torchvision.ops.nms / batched_nms."""
+
 from ._ops import ops
 
 

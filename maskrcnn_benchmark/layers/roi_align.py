@@ -1,4 +1,5 @@
 """RoIAlign (He et al., Mask R-CNN): bilinear average pooling of each RoI into a fixed grid."""
+
 from torch import nn
 
 from ._ops import ops, pair_of_positive_ints
@@ -13,8 +14,9 @@ def roi_align(input, rois, output_size, spatial_scale, sampling_ratio, aligned=F
     Same results as `torchvision.ops.roi_align`.
     """
     pooled_height, pooled_width = pair_of_positive_ints("roi_align", "output_size", output_size)
-    return ops.roi_align(input, rois, float(spatial_scale), pooled_height, pooled_width, int(sampling_ratio),
-                         bool(aligned))
+    return ops.roi_align(
+        input, rois, float(spatial_scale), pooled_height, pooled_width, int(sampling_ratio), bool(aligned)
+    )
 
 
 class ROIAlign(nn.Module):
@@ -29,5 +31,7 @@ class ROIAlign(nn.Module):
         return roi_align(input, rois, self.output_size, self.spatial_scale, self.sampling_ratio, self.aligned)
 
     def extra_repr(self):
-        return (f"output_size={self.output_size}, spatial_scale={self.spatial_scale}, "
-                f"sampling_ratio={self.sampling_ratio}, aligned={self.aligned}")
+        return (
+            f"output_size={self.output_size}, spatial_scale={self.spatial_scale}, "
+            f"sampling_ratio={self.sampling_ratio}, aligned={self.aligned}"
+        )

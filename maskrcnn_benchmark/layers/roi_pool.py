@@ -1,4 +1,5 @@
 """RoIPool (Girshick, Fast R-CNN): max pooling of each RoI, with rounded corners, into a fixed grid."""
+
 from torch import nn
 
 from ._ops import ops, pair_of_positive_ints

@@ -1,4 +1,5 @@
 """Sigmoid focal loss (Lin et al., RetinaNet) over class logits with integer labels, fused in C++/CUDA."""
+
 from torch import nn
 
 from ._ops import ops

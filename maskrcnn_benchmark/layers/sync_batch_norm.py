@@ -6,6 +6,7 @@ a differentiable all-reduce (its backward is the all-reduce of the gradients), s
 exactly as in single-process BatchNorm over the concatenated batch. Outside a multi-process run it
 is plain BatchNorm2d, with the same state dict.
 """
+
 import torch
 import torch.distributed as dist
 from torch import nn
@@ -27,22 +28,20 @@ class _AllReduceSum(torch.autograd.Function):
 
 class SyncBatchNorm2d(nn.BatchNorm2d):
     def forward(self, x):
-        if not (self.training and dist.is_available() and dist.is_initialized()
-                and dist.get_world_size() > 1):
+        if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
         if x.dim() != 4:
             raise ValueError(f"SyncBatchNorm2d expects NCHW input, got shape {tuple(x.shape)}")
         c = x.shape[1]
         xf = x if x.dtype == torch.float64 else x.float()
-        local_count = torch.full((1,), xf.numel() / max(c, 1), dtype=xf.dtype,
-                                 device=x.device)
+        local_count = torch.full((1,), xf.numel() / max(c, 1), dtype=xf.dtype, device=x.device)
         packed = torch.cat([xf.sum(dim=(0, 2, 3)), (xf * xf).sum(dim=(0, 2, 3)), local_count])
         packed = _AllReduceSum.apply(packed)
         total = packed[2 * c]
         if total.item() == 0:
             return x
         mean = packed[:c] / total
-        var = (packed[c:2 * c] / total - mean * mean).clamp_min(0)
+        var = (packed[c : 2 * c] / total - mean * mean).clamp_min(0)
         if self.track_running_stats:
             self._update_running_stats(mean.detach(), var.detach(), total.item())
         scale = torch.rsqrt(var + self.eps)

@@ -1,4 +1,5 @@
 """Drawing a fixed-size training sample of positives and negatives per image."""
+
 import torch
 
 
@@ -32,8 +33,9 @@ class BalancedPositiveNegativeSampler:
         return pos_masks, neg_masks
 
     def _mask(self, labels, candidates, count):
-        chosen = candidates[torch.randperm(candidates.numel(), device=candidates.device,
-                                           generator=self.generator)[:count]]
+        chosen = candidates[
+            torch.randperm(candidates.numel(), device=candidates.device, generator=self.generator)[:count]
+        ]
         mask = torch.zeros(labels.shape, dtype=torch.bool, device=labels.device)
         mask[chosen] = True
         return mask

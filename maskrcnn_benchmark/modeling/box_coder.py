@@ -1,4 +1,5 @@
 """Box regression targets: the (dx, dy, dw, dh) encoding of boxes relative to reference boxes."""
+
 import math
 
 import torch
@@ -36,8 +37,15 @@ class BoxCoder:
         gt_h = reference_boxes[..., 3] - reference_boxes[..., 1]
         gt_x = reference_boxes[..., 0] + 0.5 * gt_w
         gt_y = reference_boxes[..., 1] + 0.5 * gt_h
-        return torch.stack((wx * (gt_x - ex_x) / ex_w, wy * (gt_y - ex_y) / ex_h,
-                            ww * torch.log(gt_w / ex_w), wh * torch.log(gt_h / ex_h)), dim=-1)
+        return torch.stack(
+            (
+                wx * (gt_x - ex_x) / ex_w,
+                wy * (gt_y - ex_y) / ex_h,
+                ww * torch.log(gt_w / ex_w),
+                wh * torch.log(gt_h / ex_h),
+            ),
+            dim=-1,
+        )
 
     def decode(self, rel_codes, boxes):
         """Boxes from codes: `rel_codes` [..., 4 * k] (k boxes per reference, e.g. one per class)
@@ -62,6 +70,5 @@ class BoxCoder:
         pred_y = dy * heights + ctr_y
         half_w = 0.5 * torch.exp(dw) * widths
         half_h = 0.5 * torch.exp(dh) * heights
-        decoded = torch.stack((pred_x - half_w, pred_y - half_h, pred_x + half_w, pred_y + half_h),
-                              dim=-1)
+        decoded = torch.stack((pred_x - half_w, pred_y - half_h, pred_x + half_w, pred_y + half_h), dim=-1)
         return decoded.reshape(rel_codes.shape)

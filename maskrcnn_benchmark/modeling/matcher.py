@@ -1,4 +1,5 @@
 """Assigning each prediction (anchor or proposal) to at most one ground-truth box."""
+
 import torch
 
 
@@ -33,8 +34,7 @@ class Matcher:
 
     def __init__(self, high_threshold, low_threshold, allow_low_quality_matches=False):
         if low_threshold > high_threshold:
-            raise ValueError(f"Matcher: low_threshold {low_threshold} > high_threshold "
-                             f"{high_threshold}")
+            raise ValueError(f"Matcher: low_threshold {low_threshold} > high_threshold {high_threshold}")
         self.high_threshold = high_threshold
         self.low_threshold = low_threshold
         self.allow_low_quality_matches = allow_low_quality_matches
@@ -43,8 +43,9 @@ class Matcher:
         """[M, N] quality -> [N] int64: a ground-truth index in 0..M-1 or a negative sentinel."""
         num_gt, num_pred = match_quality_matrix.shape
         if num_gt == 0:
-            return torch.full((num_pred,), self.BELOW_LOW_THRESHOLD, dtype=torch.int64,
-                              device=match_quality_matrix.device)
+            return torch.full(
+                (num_pred,), self.BELOW_LOW_THRESHOLD, dtype=torch.int64, device=match_quality_matrix.device
+            )
         matched_vals, matches = match_quality_matrix.max(dim=0)
         if self.allow_low_quality_matches:
             best_matches = matches.clone()

@@ -1,4 +1,5 @@
 """Pooling a fixed-size feature patch per box from the FPN level that suits the box's size."""
+
 import math
 
 import torch
@@ -25,8 +26,7 @@ class LevelMapper:
     def __call__(self, boxes):
         """boxes [K, 4] xyxy -> [K] int64 level indices in 0..k_max - k_min."""
         scale = ((boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])).clamp(min=0).sqrt()
-        levels = torch.floor(self.canonical_level
-                             + torch.log2(scale / self.canonical_scale + self.eps))
+        levels = torch.floor(self.canonical_level + torch.log2(scale / self.canonical_scale + self.eps))
         levels = levels.clamp(min=self.k_min, max=self.k_max)
         return levels.to(torch.int64) - self.k_min
 
@@ -36,8 +36,7 @@ def boxes_to_rois(boxes):
     bboxes = [b.convert("xyxy").bbox for b in boxes]
     concat = torch.cat(bboxes, dim=0)
     counts = torch.tensor([len(b) for b in bboxes], device=concat.device)
-    image_idx = torch.repeat_interleave(
-        torch.arange(len(bboxes), device=concat.device, dtype=concat.dtype), counts)
+    image_idx = torch.repeat_interleave(torch.arange(len(bboxes), device=concat.device, dtype=concat.dtype), counts)
     return torch.cat([image_idx[:, None], concat], dim=1)
 
 
@@ -48,11 +47,9 @@ class Pooler(nn.Module):
     feature maps given to forward().
     """
 
-    def __init__(self, output_size, scales, sampling_ratio, canonical_scale=224,
-                 canonical_level=4, aligned=False):
+    def __init__(self, output_size, scales, sampling_ratio, canonical_scale=224, canonical_level=4, aligned=False):
         super().__init__()
-        self.output_size = (output_size, output_size) if isinstance(output_size, int) \
-            else tuple(output_size)
+        self.output_size = (output_size, output_size) if isinstance(output_size, int) else tuple(output_size)
         self.scales = tuple(float(s) for s in scales)
         self.sampling_ratio = sampling_ratio
         self.aligned = aligned
@@ -60,10 +57,8 @@ class Pooler(nn.Module):
         if any(abs(lvl - round(lvl)) > 1e-6 for lvl in levels):
             raise ValueError(f"Pooler scales must be powers of 2 (1 / stride), got {scales}")
         if any(b != a + 1 for a, b in zip(levels, levels[1:])):
-            raise ValueError(f"Pooler scales must be consecutive pyramid levels, finest first, "
-                             f"got {scales}")
-        self.map_levels = LevelMapper(round(levels[0]), round(levels[-1]), canonical_scale,
-                                      canonical_level)
+            raise ValueError(f"Pooler scales must be consecutive pyramid levels, finest first, got {scales}")
+        self.map_levels = LevelMapper(round(levels[0]), round(levels[-1]), canonical_scale, canonical_level)
 
     def forward(self, x, boxes):
         """x: list of [N, C, H_l, W_l] per level, finest first (levels beyond the scales given,
@@ -71,7 +66,7 @@ class Pooler(nn.Module):
         in order, image after image."""
         if len(x) < len(self.scales):
             raise ValueError(f"Pooler built for {len(self.scales)} levels got {len(x)} feature maps")
-        x = x[:len(self.scales)]
+        x = x[: len(self.scales)]
         rois = boxes_to_rois(boxes)
         if not torch.is_autocast_enabled(x[0].device.type):
             rois = rois.to(x[0].dtype)  # the op wants one dtype; under autocast it casts itself
@@ -84,14 +79,15 @@ class Pooler(nn.Module):
         # Pool level by level over rois sorted by level, then restore the input order.
         order = torch.argsort(levels, stable=True)
         counts = torch.bincount(levels, minlength=len(x)).tolist()
-        pooled = [self._align(feature, level_rois, scale)
-                  for feature, level_rois, scale, n in zip(x, rois[order].split(counts),
-                                                           self.scales, counts) if n]
+        pooled = [
+            self._align(feature, level_rois, scale)
+            for feature, level_rois, scale, n in zip(x, rois[order].split(counts), self.scales, counts)
+            if n
+        ]
         pooled = torch.cat(pooled) if len(pooled) > 1 else pooled[0]
         inverse = torch.empty_like(order)
         inverse[order] = torch.arange(order.numel(), device=order.device)
         return pooled[inverse]
 
     def _align(self, feature, rois, scale):
-        return roi_align(feature, rois, self.output_size, scale, self.sampling_ratio,
-                         aligned=self.aligned)
+        return roi_align(feature, rois, self.output_size, scale, self.sampling_ratio, aligned=self.aligned)

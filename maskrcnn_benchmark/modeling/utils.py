@@ -1,4 +1,5 @@
 """Tensor helpers shared by the heads."""
+
 import torch
 
 

@@ -4,6 +4,7 @@ An architecture is a tuple of ints in 0..NUM_CHOICES-1, one per choice block of 
 written as a digit string ("21202112331300313132"), which is also its key in messages and in
 checkpoint metadata.
 """
+
 from numbers import Integral
 
 from .search_space import NUM_CHOICES, get_search_space
@@ -31,7 +32,7 @@ def released_arch_name(name):
         return None
     for prefix in _NAME_PREFIXES:
         if name.startswith(prefix):
-            name = name[len(prefix):]
+            name = name[len(prefix) :]
             break
     return name if name in RELEASED_ARCHS else None
 
@@ -48,12 +49,12 @@ def _split_string(value, expected_len):
         raise ValueError(
             f"cannot parse architecture {value!r}: expected a released name "
             f"({', '.join(sorted(RELEASED_ARCHS))}), a digit string of length {expected_len}, or "
-            f"comma-separated ints")
+            f"comma-separated ints"
+        )
     out = []
     for pos, item in enumerate(items):
         if not item.lstrip("-").isdigit():
-            raise ValueError(f"architecture {value!r}: entry {pos} is {item!r}, not an int in "
-                             f"0..{NUM_CHOICES - 1}")
+            raise ValueError(f"architecture {value!r}: entry {pos} is {item!r}, not an int in 0..{NUM_CHOICES - 1}")
         out.append(int(item))
     return out
 
@@ -72,28 +73,31 @@ def parse_arch(value, size):
         if name is not None:
             released_size, arch = RELEASED_ARCHS[name]
             if released_size != space.name:
-                raise ValueError(f"architecture {value!r} was released for size {released_size}, "
-                                 f"not {space.name}")
+                raise ValueError(f"architecture {value!r} was released for size {released_size}, not {space.name}")
             return arch
         items = _split_string(value, n)
     elif isinstance(value, bool) or isinstance(value, Integral):
-        raise ValueError(f"architecture {value!r} is a single int; write it as a digit string (an "
-                         f"int loses leading zeros) or a list of {n} ints")
+        raise ValueError(
+            f"architecture {value!r} is a single int; write it as a digit string (an "
+            f"int loses leading zeros) or a list of {n} ints"
+        )
     else:
         try:
             items = list(value)
         except TypeError:
-            raise ValueError(f"architecture must be a string or a sequence of ints, got "
-                             f"{type(value).__name__}") from None
+            raise ValueError(
+                f"architecture must be a string or a sequence of ints, got {type(value).__name__}"
+            ) from None
     if len(items) != n:
-        raise ValueError(f"architecture for size {space.name} needs {n} entries (blocks per stage "
-                         f"{space.blocks_per_stage}), got {len(items)}: {value!r}")
+        raise ValueError(
+            f"architecture for size {space.name} needs {n} entries (blocks per stage "
+            f"{space.blocks_per_stage}), got {len(items)}: {value!r}"
+        )
     arch = []
     for pos, c in enumerate(items):
         choice = _as_int(c)
         if choice is None or not 0 <= choice < NUM_CHOICES:
-            raise ValueError(f"architecture entry {pos} is {c!r}; expected an int in "
-                             f"0..{NUM_CHOICES - 1}")
+            raise ValueError(f"architecture entry {pos} is {c!r}; expected an int in 0..{NUM_CHOICES - 1}")
         arch.append(choice)
     return tuple(arch)
 
@@ -107,8 +111,7 @@ def arch_to_str(arch):
     for pos, c in enumerate(arch):
         choice = _as_int(c)
         if choice is None or not 0 <= choice < NUM_CHOICES:
-            raise ValueError(f"architecture entry {pos} is {c!r}; expected an int in "
-                             f"0..{NUM_CHOICES - 1}")
+            raise ValueError(f"architecture entry {pos} is {c!r}; expected an int in 0..{NUM_CHOICES - 1}")
         out.append(str(choice))
     return "".join(out)
 

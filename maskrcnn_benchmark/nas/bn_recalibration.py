@@ -6,6 +6,7 @@ the exact mean and unbiased variance of all the inputs it saw: each BN's train-m
 computes its batch's per-channel mean and variance, which are kept and merged across batches in
 float64 with Chan et al.'s parallel formula (stable where sum-of-squares would cancel).
 """
+
 import itertools
 
 import torch
@@ -36,7 +37,7 @@ class _ChannelMoments:
         total = self.count + n
         delta = mean - self.mean
         self.mean = self.mean + delta * (n / total)
-        self.m2 = self.m2 + m2 + delta ** 2 * (self.count * n / total)
+        self.m2 = self.m2 + m2 + delta**2 * (self.count * n / total)
         self.count = total
 
 
@@ -44,6 +45,7 @@ def _measuring_forward(bn, moments, on_input):
     """A local (never synchronised) train-mode forward of `bn` that also hands its batch statistics
     to `moments`: with momentum 1 the scratch buffers come back holding exactly the batch's mean and
     unbiased variance, so one batch_norm call both normalises and measures."""
+
     def forward(x):
         on_input(x)
         mean = torch.zeros_like(bn.running_mean)
@@ -51,14 +53,14 @@ def _measuring_forward(bn, moments, on_input):
         out = F.batch_norm(x, mean, var, bn.weight, bn.bias, True, 1.0, bn.eps)
         moments.add(x.numel() // x.shape[1], mean, var)
         return out
+
     return forward
 
 
 def batch_norm_layers(model):
     """The BatchNorm layers of `model` that keep running statistics (BatchNorm1d/2d/3d,
     SyncBatchNorm); FrozenBatchNorm2d and affine-only norms are not among them."""
-    return [m for m in model.modules()
-            if isinstance(m, _BatchNorm) and m.track_running_stats]
+    return [m for m in model.modules() if isinstance(m, _BatchNorm) and m.track_running_stats]
 
 
 def recalibrate_bn(model, batches, forward_fn, num_batches=None, progress=True):

@@ -31,6 +31,7 @@ All randomness comes from one ``random.Random`` seeded by ``config.seed``; its s
 ``state_dict()`` (plain JSON types), so a resumed search proposes exactly what the uninterrupted one
 would have. Proposals depend only on the set of results, not on the order they arrived in.
 """
+
 import dataclasses
 import enum
 import logging
@@ -83,27 +84,40 @@ class EvolutionConfig:
             if not ok:
                 raise ValueError(f"EvolutionConfig: {what}")
 
-        for name in ("population_size", "num_generations", "num_parents", "max_failures",
-                     "max_draws_per_candidate"):
-            need(isinstance(getattr(self, name), int) and getattr(self, name) >= 1,
-                 f"{name} must be an int >= 1, got {getattr(self, name)!r}")
+        for name in ("population_size", "num_generations", "num_parents", "max_failures", "max_draws_per_candidate"):
+            need(
+                isinstance(getattr(self, name), int) and getattr(self, name) >= 1,
+                f"{name} must be an int >= 1, got {getattr(self, name)!r}",
+            )
         for name in ("num_mutants", "num_crossovers", "seed"):
-            need(isinstance(getattr(self, name), int) and getattr(self, name) >= 0,
-                 f"{name} must be an int >= 0, got {getattr(self, name)!r}")
-        need(self.num_mutants + self.num_crossovers <= self.population_size,
-             f"num_mutants + num_crossovers ({self.num_mutants} + {self.num_crossovers}) must not exceed "
-             f"population_size ({self.population_size})")
+            need(
+                isinstance(getattr(self, name), int) and getattr(self, name) >= 0,
+                f"{name} must be an int >= 0, got {getattr(self, name)!r}",
+            )
+        need(
+            self.num_mutants + self.num_crossovers <= self.population_size,
+            f"num_mutants + num_crossovers ({self.num_mutants} + {self.num_crossovers}) must not exceed "
+            f"population_size ({self.population_size})",
+        )
         need(0.0 <= self.mutation_prob <= 1.0, f"mutation_prob must be in [0, 1], got {self.mutation_prob!r}")
-        need(_is_number(self.max_flops) and self.max_flops > 0,
-             f"max_flops must be a positive number, got {self.max_flops!r}")
-        need(self.min_flops is None or (_is_number(self.min_flops) and self.min_flops <= self.max_flops),
-             f"min_flops must be None or a number <= max_flops ({self.max_flops}), got {self.min_flops!r}")
+        need(
+            _is_number(self.max_flops) and self.max_flops > 0,
+            f"max_flops must be a positive number, got {self.max_flops!r}",
+        )
+        need(
+            self.min_flops is None or (_is_number(self.min_flops) and self.min_flops <= self.max_flops),
+            f"min_flops must be None or a number <= max_flops ({self.max_flops}), got {self.min_flops!r}",
+        )
         object.__setattr__(self, "initial_population", tuple(arch_key(a) for a in self.initial_population))
-        need(len(set(self.initial_population)) == len(self.initial_population),
-             f"initial_population has repeated architectures: {list(self.initial_population)}")
-        need(len(self.initial_population) <= self.population_size,
-             f"initial_population has {len(self.initial_population)} architectures, more than "
-             f"population_size ({self.population_size})")
+        need(
+            len(set(self.initial_population)) == len(self.initial_population),
+            f"initial_population has repeated architectures: {list(self.initial_population)}",
+        )
+        need(
+            len(self.initial_population) <= self.population_size,
+            f"initial_population has {len(self.initial_population)} architectures, more than "
+            f"population_size ({self.population_size})",
+        )
 
     def to_dict(self):
         d = dataclasses.asdict(self)
@@ -131,8 +145,13 @@ def arch_key(arch: ArchLike) -> str:
 class EvolutionSearch:
     """Ask/tell evolutionary search; see the module docstring."""
 
-    def __init__(self, num_blocks: int, num_choices: int, flops_fn: Callable[[Arch], float],
-                 config: Optional[EvolutionConfig] = None):
+    def __init__(
+        self,
+        num_blocks: int,
+        num_choices: int,
+        flops_fn: Callable[[Arch], float],
+        config: Optional[EvolutionConfig] = None,
+    ):
         if not (isinstance(num_blocks, int) and num_blocks >= 1):
             raise ValueError(f"num_blocks must be an int >= 1, got {num_blocks!r}")
         # Keys are digit strings, so a choice must be a single digit.
@@ -153,8 +172,9 @@ class EvolutionSearch:
         for key in self.config.initial_population:
             self._checked_key(key)
             if not self._is_legal(key):
-                raise ValueError(f"initial_population: {key} has {self._flops_of(key):.4g} FLOPs, outside "
-                                 f"{self._flops_range()}")
+                raise ValueError(
+                    f"initial_population: {key} has {self._flops_of(key):.4g} FLOPs, outside {self._flops_range()}"
+                )
 
     # ------------------------------------------------------------------------------------------ queries
     @property
@@ -202,8 +222,11 @@ class EvolutionSearch:
 
         Ties are broken by the key, so the order never depends on the order results arrived in.
         """
-        items = [(key, s) for key, s in self._scores.items()
-                 if up_to_generation is None or self._proposed[key] <= up_to_generation]
+        items = [
+            (key, s)
+            for key, s in self._scores.items()
+            if up_to_generation is None or self._proposed[key] <= up_to_generation
+        ]
         items.sort(key=lambda ks: (-ks[1], ks[0]))
         return [(self.decode(key), s) for key, s in items[:k]]
 
@@ -239,7 +262,8 @@ class EvolutionSearch:
         if self.pending():
             raise RuntimeError(
                 f"generation {self.generation} still has {len(self.pending())} architectures without a "
-                f"result; record their results or failures before asking for the next generation")
+                f"result; record their results or failures before asking for the next generation"
+            )
         if self.finished:
             raise RuntimeError("the search is finished; no further generation")
         cfg = self.config
@@ -251,11 +275,16 @@ class EvolutionSearch:
         if parents:
             self._fill(taken, cfg.num_mutants, lambda: self._mutate(self._rng.choice(parents)))
             if len(parents) >= 2:
-                self._fill(taken, len(taken) + cfg.num_crossovers,
-                           lambda: self._crossover(*self._rng.sample(parents, 2)))
+                self._fill(
+                    taken, len(taken) + cfg.num_crossovers, lambda: self._crossover(*self._rng.sample(parents, 2))
+                )
             elif cfg.num_crossovers:
-                logger.warning("generation %d: only one parent succeeded so far; its %d crossovers are "
-                               "replaced by random architectures", gen_index, cfg.num_crossovers)
+                logger.warning(
+                    "generation %d: only one parent succeeded so far; its %d crossovers are "
+                    "replaced by random architectures",
+                    gen_index,
+                    cfg.num_crossovers,
+                )
         self._fill(taken, cfg.population_size, self._random_arch)
         if not taken:
             self._exhausted = True
@@ -263,11 +292,17 @@ class EvolutionSearch:
                 f"generation {gen_index}: no new architecture with {self._flops_range()} found in "
                 f"{cfg.population_size * cfg.max_draws_per_candidate} random draws "
                 f"({len(self._proposed)} proposed so far, {self.num_blocks} blocks x {self.num_choices} "
-                f"choices); the FLOPs limits may be impossible or the space used up")
+                f"choices); the FLOPs limits may be impossible or the space used up"
+            )
         if len(taken) < cfg.population_size:
-            logger.warning("generation %d: only %d of %d new architectures with %s found within the "
-                           "draw limit; this generation is smaller", gen_index, len(taken),
-                           cfg.population_size, self._flops_range())
+            logger.warning(
+                "generation %d: only %d of %d new architectures with %s found within the "
+                "draw limit; this generation is smaller",
+                gen_index,
+                len(taken),
+                cfg.population_size,
+                self._flops_range(),
+            )
         keys = list(taken)
         self._generations.append(keys)
         for key in keys:
@@ -312,8 +347,11 @@ class EvolutionSearch:
 
     def _flops_range(self):
         lo = self.config.min_flops
-        return (f"{lo:.4g} <= FLOPs <= {self.config.max_flops:.4g}" if lo is not None
-                else f"FLOPs <= {self.config.max_flops:.4g}")
+        return (
+            f"{lo:.4g} <= FLOPs <= {self.config.max_flops:.4g}"
+            if lo is not None
+            else f"FLOPs <= {self.config.max_flops:.4g}"
+        )
 
     # ------------------------------------------------------------------------------------------- keys
     def _is_final(self, key: str) -> bool:
@@ -353,17 +391,22 @@ class EvolutionSearch:
         """Restore a state from ``state_dict``. The search space and the config must match, except
         ``num_generations``, which may be raised to extend a finished search."""
         if state.get("version") != STATE_VERSION:
-            raise ValueError(f"evolution state version {state.get('version')!r} is not supported "
-                             f"(expected {STATE_VERSION})")
+            raise ValueError(
+                f"evolution state version {state.get('version')!r} is not supported (expected {STATE_VERSION})"
+            )
         if (state["num_blocks"], state["num_choices"]) != (self.num_blocks, self.num_choices):
-            raise ValueError(f"evolution state is for {state['num_blocks']} blocks x {state['num_choices']} "
-                             f"choices, this search has {self.num_blocks} x {self.num_choices}")
+            raise ValueError(
+                f"evolution state is for {state['num_blocks']} blocks x {state['num_choices']} "
+                f"choices, this search has {self.num_blocks} x {self.num_choices}"
+            )
         saved = EvolutionConfig.from_dict(state["config"]).to_dict()
         mine = self.config.to_dict()
         differ = sorted(k for k in mine if k != "num_generations" and saved[k] != mine[k])
         if differ:
-            raise ValueError("evolution state was made with a different config: "
-                             + ", ".join(f"{k}: saved {saved[k]!r}, now {mine[k]!r}" for k in differ))
+            raise ValueError(
+                "evolution state was made with a different config: "
+                + ", ".join(f"{k}: saved {saved[k]!r}, now {mine[k]!r}" for k in differ)
+            )
         rng = state["rng_state"]
         self._rng.setstate((rng["version"], tuple(rng["internal"]), rng["gauss_next"]))
         self._generations = [list(g) for g in state["generations"]]

@@ -9,6 +9,7 @@ File layout (torch.save of plain containers, loadable with weights_only=True):
 be in the file with the right shape (only the `num_batches_tracked` counters of BatchNorm are
 optional, as FrozenBatchNorm2d has none), and the file may hold nothing the body lacks.
 """
+
 import os
 
 import torch
@@ -44,8 +45,10 @@ def _check_plain(value, where):
                 raise ValueError(f"{where}: keys must be strings, got {k!r}")
             _check_plain(v, f"{where}.{k}")
         return
-    raise ValueError(f"{where} is a {type(value).__name__}; metadata may only hold None, bool, "
-                     f"int, float, str, lists and dicts (it must load with weights_only=True)")
+    raise ValueError(
+        f"{where} is a {type(value).__name__}; metadata may only hold None, bool, "
+        f"int, float, str, lists and dicts (it must load with weights_only=True)"
+    )
 
 
 def export_backbone(path, state_dict, size, arch, extra_meta=None):
@@ -54,21 +57,31 @@ def export_backbone(path, state_dict, size, arch, extra_meta=None):
     space = get_search_space(size)
     if arch is None:
         if not is_supernet_state_dict(state_dict):
-            raise ValueError("arch=None exports a supernet, but the state dict has no "
-                             "'blocks.<i>.<choice>.' keys; pass the architecture of this body")
+            raise ValueError(
+                "arch=None exports a supernet, but the state dict has no "
+                "'blocks.<i>.<choice>.' keys; pass the architecture of this body"
+            )
         arch_str = SUPERNET
     else:
         arch_str = arch_to_str(parse_arch(arch, space.name))
         if is_supernet_state_dict(state_dict):
-            raise ValueError(f"state dict is a supernet's but arch {arch_str} was given; pass "
-                             f"arch=None, or extract_subnet(...) first")
+            raise ValueError(
+                f"state dict is a supernet's but arch {arch_str} was given; pass "
+                f"arch=None, or extract_subnet(...) first"
+            )
     extra_meta = dict(extra_meta or {})
     clash = sorted(set(extra_meta) & set(_RESERVED))
     if clash:
         raise ValueError(f"extra_meta may not set reserved keys {clash}")
     _check_plain(extra_meta, "extra_meta")
-    meta = {"kind": EXPORT_KIND, "format_version": FORMAT_VERSION, "size": space.name,
-            "arch": arch_str, "channel_split": CHANNEL_SPLIT, **extra_meta}
+    meta = {
+        "kind": EXPORT_KIND,
+        "format_version": FORMAT_VERSION,
+        "size": space.name,
+        "arch": arch_str,
+        "channel_split": CHANNEL_SPLIT,
+        **extra_meta,
+    }
     model = {k: v.detach().to("cpu", copy=True).contiguous() for k, v in state_dict.items()}
     atomic_torch_save({"model": model, "meta": meta}, path)
     return meta
@@ -99,16 +112,21 @@ def load_backbone_weights(body, path_or_dict):
         raise BackboneWeightsError(
             f"{source}: not a DetNAS backbone export (expected a dict with 'model' and 'meta' "
             f"with kind '{EXPORT_KIND}'); training checkpoints are converted with "
-            f"Supernet-ImageNet/export.py")
+            f"Supernet-ImageNet/export.py"
+        )
     if meta.get("format_version") != FORMAT_VERSION:
-        raise BackboneWeightsError(f"{source}: format_version {meta.get('format_version')!r}, "
-                                   f"this code reads {FORMAT_VERSION}")
+        raise BackboneWeightsError(
+            f"{source}: format_version {meta.get('format_version')!r}, this code reads {FORMAT_VERSION}"
+        )
     if meta.get("channel_split") != CHANNEL_SPLIT:
-        raise BackboneWeightsError(f"{source}: weights were trained with channel split "
-                                   f"{meta.get('channel_split')!r}, this code uses {CHANNEL_SPLIT!r}")
+        raise BackboneWeightsError(
+            f"{source}: weights were trained with channel split "
+            f"{meta.get('channel_split')!r}, this code uses {CHANNEL_SPLIT!r}"
+        )
     if meta.get("size") != body.size:
-        raise BackboneWeightsError(f"{source}: weights are for DetNAS size {meta.get('size')!r}, "
-                                   f"the body is size {body.size!r}")
+        raise BackboneWeightsError(
+            f"{source}: weights are for DetNAS size {meta.get('size')!r}, the body is size {body.size!r}"
+        )
     state = ckpt["model"]
     body_is_supernet = getattr(body, "is_supernet", False)
     if meta.get("arch") == SUPERNET:
@@ -116,17 +134,21 @@ def load_backbone_weights(body, path_or_dict):
             state = extract_subnet(state, body.arch)
     else:
         if body_is_supernet:
-            raise BackboneWeightsError(f"{source}: holds the fixed architecture {meta.get('arch')}, "
-                                       f"which cannot initialise a supernet")
+            raise BackboneWeightsError(
+                f"{source}: holds the fixed architecture {meta.get('arch')}, which cannot initialise a supernet"
+            )
         file_arch = parse_arch(meta.get("arch"), body.size)
         if file_arch != body.arch:
-            raise BackboneWeightsError(f"{source}: weights are for architecture "
-                                       f"{arch_to_str(file_arch)}, the body is "
-                                       f"{arch_to_str(body.arch)}")
+            raise BackboneWeightsError(
+                f"{source}: weights are for architecture {arch_to_str(file_arch)}, the body is {arch_to_str(body.arch)}"
+            )
     expected = body.state_dict()
     missing = [k for k in expected if k not in state and not k.endswith(_OPTIONAL_SUFFIX)]
-    mismatched = [f"{k} (file {tuple(state[k].shape)}, body {tuple(v.shape)})"
-                  for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    mismatched = [
+        f"{k} (file {tuple(state[k].shape)}, body {tuple(v.shape)})"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
+    ]
     unexpected = [k for k in state if k not in expected and not k.endswith(_OPTIONAL_SUFFIX)]
     if missing or mismatched or unexpected:
         problems = []
@@ -136,8 +158,7 @@ def load_backbone_weights(body, path_or_dict):
             problems.append(f"shape mismatch: {_list(mismatched)}")
         if unexpected:
             problems.append(f"not in the body: {_list(unexpected)}")
-        raise BackboneWeightsError(f"{source}: does not cover the body (size {body.size}); "
-                                   + "; ".join(problems))
+        raise BackboneWeightsError(f"{source}: does not cover the body (size {body.size}); " + "; ".join(problems))
     to_load = {k: state[k] if k in state else expected[k] for k in expected}
     body.load_state_dict(to_load, strict=True)
     return meta

@@ -12,6 +12,7 @@ Every choice block's cost depends only on its position and the input size, so a 
 per-position, per-choice costs is built once per (size, input size) and an architecture's FLOPs is
 a sum of table lookups.
 """
+
 from functools import lru_cache
 
 from .arch import parse_arch
@@ -38,14 +39,19 @@ def block_flops(in_ch, out_ch, stride, choice, in_hw):
     k = CHOICE_KERNELS[choice]
     if CHOICE_NAMES[choice].startswith("shufflenet"):
         # 1x1 at the input resolution, depthwise kxk (stride), 1x1
-        flops = (_conv(in_hw, branch_in, mid, 1) + _conv(out_hw, mid, mid, k, groups=mid)
-                 + _conv(out_hw, mid, branch_out, 1))
+        flops = (
+            _conv(in_hw, branch_in, mid, 1) + _conv(out_hw, mid, mid, k, groups=mid) + _conv(out_hw, mid, branch_out, 1)
+        )
     else:
         # three (depthwise 3x3, 1x1) units, the stride on the first depthwise conv
-        flops = (_conv(out_hw, branch_in, branch_in, 3, groups=branch_in)
-                 + _conv(out_hw, branch_in, mid, 1)
-                 + _conv(out_hw, mid, mid, 3, groups=mid) + _conv(out_hw, mid, mid, 1)
-                 + _conv(out_hw, mid, mid, 3, groups=mid) + _conv(out_hw, mid, branch_out, 1))
+        flops = (
+            _conv(out_hw, branch_in, branch_in, 3, groups=branch_in)
+            + _conv(out_hw, branch_in, mid, 1)
+            + _conv(out_hw, mid, mid, 3, groups=mid)
+            + _conv(out_hw, mid, mid, 1)
+            + _conv(out_hw, mid, mid, 3, groups=mid)
+            + _conv(out_hw, mid, branch_out, 1)
+        )
     if stride == 2:
         # projection branch: depthwise kxk stride 2, 1x1
         flops += _conv(out_hw, in_ch, in_ch, k, groups=in_ch) + _conv(out_hw, in_ch, in_ch, 1)
@@ -71,8 +77,7 @@ def flops_table(size, input_size=224):
     stem = _conv(hw, 3, space.stem_channels, 3)
     rows = []
     for in_ch, out_ch, stride in space.block_specs():
-        rows.append(tuple(block_flops(in_ch, out_ch, stride, c, hw)
-                          for c in range(space.num_choices)))
+        rows.append(tuple(block_flops(in_ch, out_ch, stride, c, hw) for c in range(space.num_choices)))
         hw = (_out_size(hw[0], stride), _out_size(hw[1], stride))
     return stem, tuple(rows)
 

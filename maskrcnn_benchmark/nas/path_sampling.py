@@ -5,6 +5,7 @@ path for the same iteration. `broadcast_arch` still sends rank 0's path to every
 distributed step can never train different paths on different ranks (DDP with
 find_unused_parameters would then average gradients of parameters some ranks never used).
 """
+
 import numpy as np
 import torch
 import torch.distributed as dist
@@ -140,8 +141,10 @@ def broadcast_arch(arch, src=0):
     length = torch.tensor([len(arch)], dtype=torch.int64, device=device)
     dist.broadcast(length, src)
     if int(length) != len(arch):
-        raise RuntimeError(f"broadcast_arch: rank {dist.get_rank()} has an architecture of "
-                           f"{len(arch)} blocks, rank {src} of {int(length)}")
+        raise RuntimeError(
+            f"broadcast_arch: rank {dist.get_rank()} has an architecture of "
+            f"{len(arch)} blocks, rank {src} of {int(length)}"
+        )
     values = torch.tensor(arch, dtype=torch.int64, device=device)
     dist.broadcast(values, src)
     return tuple(int(c) for c in values.tolist())

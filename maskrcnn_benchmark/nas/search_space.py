@@ -4,6 +4,7 @@ An architecture is a sequence of ints, one per choice block, each an index into 
 Every stage starts with a stride-2 block; the stem (3x3 stride-2 conv, no max-pool) puts the four
 stage outputs at strides 4, 8, 16 and 32.
 """
+
 from dataclasses import dataclass
 
 CHOICE_NAMES = ("shufflenet_3x3", "shufflenet_5x5", "shufflenet_7x7", "xception_3x3")

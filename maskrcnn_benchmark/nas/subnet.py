@@ -5,6 +5,7 @@ Key mapping (see modeling/backbone/detnas.py): a supernet key `<prefix>blocks.<i
 or anything outside the body when a prefix is given) is copied unchanged. The tensors are shared,
 not copied.
 """
+
 import re
 from collections import OrderedDict
 
@@ -35,19 +36,21 @@ def extract_subnet(supernet_state_dict, arch, prefix=""):
         if m:
             present.setdefault(int(m.group(1)), set()).add(int(m.group(2)))
     if not present:
-        raise ValueError(f"no supernet block keys ('{prefix}blocks.<i>.<choice>.*') in the state "
-                         f"dict; is it a fixed-architecture state dict?")
+        raise ValueError(
+            f"no supernet block keys ('{prefix}blocks.<i>.<choice>.*') in the state "
+            f"dict; is it a fixed-architecture state dict?"
+        )
     num_blocks = max(present) + 1
     if len(arch) != num_blocks:
-        raise ValueError(f"architecture has {len(arch)} entries but the supernet has {num_blocks} "
-                         f"blocks")
+        raise ValueError(f"architecture has {len(arch)} entries but the supernet has {num_blocks} blocks")
     for i, c in enumerate(arch):
         if not 0 <= c < NUM_CHOICES:
-            raise ValueError(f"architecture entry {i} is {c}; expected an int in "
-                             f"0..{NUM_CHOICES - 1}")
+            raise ValueError(f"architecture entry {i} is {c}; expected an int in 0..{NUM_CHOICES - 1}")
         if c not in present.get(i, ()):
-            raise ValueError(f"supernet state dict has no weights for block {i} choice {c} "
-                             f"(choices present: {sorted(present.get(i, ()))})")
+            raise ValueError(
+                f"supernet state dict has no weights for block {i} choice {c} "
+                f"(choices present: {sorted(present.get(i, ()))})"
+            )
     out = OrderedDict()
     for key, value in supernet_state_dict.items():
         m = pattern.match(key)

@@ -1,4 +1,5 @@
 """Optimizer and schedule from the config."""
+
 import torch
 from torch import nn
 
@@ -27,13 +28,18 @@ def split_param_groups(model):
 
 def make_optimizer(cfg, model):
     s = cfg.SOLVER
-    return build_sgd(model, base_lr=s.BASE_LR, momentum=s.MOMENTUM, weight_decay=s.WEIGHT_DECAY,
-                     bias_lr_factor=s.BIAS_LR_FACTOR, weight_decay_bias=s.WEIGHT_DECAY_BIAS,
-                     weight_decay_norm=s.WEIGHT_DECAY_NORM)
+    return build_sgd(
+        model,
+        base_lr=s.BASE_LR,
+        momentum=s.MOMENTUM,
+        weight_decay=s.WEIGHT_DECAY,
+        bias_lr_factor=s.BIAS_LR_FACTOR,
+        weight_decay_bias=s.WEIGHT_DECAY_BIAS,
+        weight_decay_norm=s.WEIGHT_DECAY_NORM,
+    )
 
 
-def build_sgd(model, base_lr, momentum, weight_decay, bias_lr_factor=1.0, weight_decay_bias=0.0,
-              weight_decay_norm=0.0):
+def build_sgd(model, base_lr, momentum, weight_decay, bias_lr_factor=1.0, weight_decay_bias=0.0, weight_decay_norm=0.0):
     weights, biases, norms = split_param_groups(model)
     groups = [
         {"params": weights, "lr": base_lr, "weight_decay": weight_decay},
@@ -50,5 +56,11 @@ def build_sgd(model, base_lr, momentum, weight_decay, bias_lr_factor=1.0, weight
 
 def make_lr_scheduler(cfg, optimizer):
     s = cfg.SOLVER
-    return WarmupMultiStepLR(optimizer, s.STEPS, s.GAMMA, warmup_factor=s.WARMUP_FACTOR,
-                             warmup_iters=s.WARMUP_ITERS, warmup_method=s.WARMUP_METHOD)
+    return WarmupMultiStepLR(
+        optimizer,
+        s.STEPS,
+        s.GAMMA,
+        warmup_factor=s.WARMUP_FACTOR,
+        warmup_iters=s.WARMUP_ITERS,
+        warmup_method=s.WARMUP_METHOD,
+    )

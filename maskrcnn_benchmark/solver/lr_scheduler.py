@@ -1,4 +1,5 @@
 """Step schedule with a warm-up, stepped once per iteration."""
+
 from bisect import bisect_right
 
 from torch.optim.lr_scheduler import LRScheduler
@@ -11,14 +12,21 @@ class WarmupMultiStepLR(LRScheduler):
     constant `warmup_factor` ("constant").
     """
 
-    def __init__(self, optimizer, milestones, gamma=0.1, warmup_factor=1.0 / 3, warmup_iters=500,
-                 warmup_method="linear", last_epoch=-1):
+    def __init__(
+        self,
+        optimizer,
+        milestones,
+        gamma=0.1,
+        warmup_factor=1.0 / 3,
+        warmup_iters=500,
+        warmup_method="linear",
+        last_epoch=-1,
+    ):
         milestones = list(milestones)
         if milestones != sorted(milestones):
             raise ValueError(f"SOLVER.STEPS must be increasing, got {milestones}")
         if warmup_method not in ("constant", "linear"):
-            raise ValueError(
-                f"SOLVER.WARMUP_METHOD must be 'constant' or 'linear', got '{warmup_method}'")
+            raise ValueError(f"SOLVER.WARMUP_METHOD must be 'constant' or 'linear', got '{warmup_method}'")
         self.milestones = milestones
         self.gamma = gamma
         self.warmup_factor = warmup_factor

@@ -4,6 +4,7 @@ Coordinates are continuous: a box (x1, y1, x2, y2) covers the area x1 <= x < x2,
 x2 - x1 and an image of width W spans [0, W]. This is torchvision's convention; maskrcnn-benchmark's
 legacy "+1" is gone everywhere (see the boxes paragraph of ARCHITECTURE.md).
 """
+
 import torch
 
 # transpose() methods, the values PIL uses for the same flips.
@@ -112,8 +113,7 @@ class BoxList:
     def transpose(self, method):
         """Flip the boxes (and flippable fields) left-right or top-bottom inside the image."""
         if method not in (FLIP_LEFT_RIGHT, FLIP_TOP_BOTTOM):
-            raise ValueError(
-                f"transpose method must be FLIP_LEFT_RIGHT (0) or FLIP_TOP_BOTTOM (1), got {method!r}")
+            raise ValueError(f"transpose method must be FLIP_LEFT_RIGHT (0) or FLIP_TOP_BOTTOM (1), got {method!r}")
         width, height = self.size
         x1, y1, x2, y2 = self._split_into_xyxy()
         if method == FLIP_LEFT_RIGHT:
@@ -167,8 +167,12 @@ class BoxList:
         width, height = self.size
         x1, y1, x2, y2 = self._split_into_xyxy()
         out = self._from_xyxy(
-            x1.clamp(min=0, max=width), y1.clamp(min=0, max=height),
-            x2.clamp(min=0, max=width), y2.clamp(min=0, max=height), self.size)
+            x1.clamp(min=0, max=width),
+            y1.clamp(min=0, max=height),
+            x2.clamp(min=0, max=width),
+            y2.clamp(min=0, max=height),
+            self.size,
+        )
         out._copy_extra_fields(self)
         if remove_empty:
             cx1, cy1, cx2, cy2 = out._split_into_xyxy()
@@ -210,5 +214,7 @@ class BoxList:
         return self.bbox.shape[0]
 
     def __repr__(self):
-        return (f"{self.__class__.__name__}(num_boxes={len(self)}, image_width={self.size[0]}, "
-                f"image_height={self.size[1]}, mode={self.mode})")
+        return (
+            f"{self.__class__.__name__}(num_boxes={len(self)}, image_width={self.size[0]}, "
+            f"image_height={self.size[1]}, mode={self.mode})"
+        )

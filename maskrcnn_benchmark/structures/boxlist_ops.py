@@ -1,4 +1,5 @@
 """Operations on BoxLists: IoU, NMS, concatenation, size filtering."""
+
 import torch
 
 from .bounding_box import BoxList
@@ -11,8 +12,7 @@ def boxlist_iou(boxlist1, boxlist2):
     coordinates; two empty boxes give 0/0 = nan, as there).
     """
     if boxlist1.size != boxlist2.size:
-        raise ValueError(
-            f"boxlist_iou needs BoxLists of the same image size, got {boxlist1.size} and {boxlist2.size}")
+        raise ValueError(f"boxlist_iou needs BoxLists of the same image size, got {boxlist1.size} and {boxlist2.size}")
     a = boxlist1.convert("xyxy").bbox
     b = boxlist2.convert("xyxy").bbox
     area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
@@ -51,8 +51,7 @@ def boxlist_ml_nms(boxlist, nms_thresh, max_proposals=-1, score_field="scores", 
 
     mode = boxlist.mode
     boxlist = boxlist.convert("xyxy")
-    keep = batched_nms(
-        boxlist.bbox, boxlist.get_field(score_field), boxlist.get_field(label_field), nms_thresh)
+    keep = batched_nms(boxlist.bbox, boxlist.get_field(score_field), boxlist.get_field(label_field), nms_thresh)
     if max_proposals > 0:
         keep = keep[:max_proposals]
     return boxlist[keep].convert(mode)
@@ -73,8 +72,7 @@ def _cat(values, what):
         return type(first).cat(values)
     if isinstance(first, (list, tuple)):
         return type(first)(x for v in values for x in v)
-    raise TypeError(f"cat_boxlist: do not know how to concatenate field '{what}' of type "
-                    f"{type(first).__name__}")
+    raise TypeError(f"cat_boxlist: do not know how to concatenate field '{what}' of type {type(first).__name__}")
 
 
 def cat_boxlist(bboxes):
@@ -93,8 +91,7 @@ def cat_boxlist(bboxes):
         if b.mode != mode:
             raise ValueError(f"cat_boxlist: modes differ ({mode} vs {b.mode})")
         if set(b.fields()) != fields:
-            raise ValueError(
-                f"cat_boxlist: fields differ ({sorted(fields)} vs {sorted(b.fields())})")
+            raise ValueError(f"cat_boxlist: fields differ ({sorted(fields)} vs {sorted(b.fields())})")
     out = BoxList(torch.cat([b.bbox for b in bboxes], dim=0), size, mode)
     for name in bboxes[0].fields():
         out.add_field(name, _cat([b.get_field(name) for b in bboxes], name))

@@ -1,4 +1,5 @@
 """`ImageList`: a batch of images of different sizes, zero-padded into one tensor."""
+
 import math
 
 import torch
@@ -11,8 +12,7 @@ class ImageList:
         if tensors.ndim != 4:
             raise ValueError(f"ImageList expects a [B, C, H, W] tensor, got {tuple(tensors.shape)}")
         if len(image_sizes) != tensors.shape[0]:
-            raise ValueError(
-                f"ImageList got {tensors.shape[0]} images but {len(image_sizes)} image sizes")
+            raise ValueError(f"ImageList got {tensors.shape[0]} images but {len(image_sizes)} image sizes")
         self.tensors = tensors
         self.image_sizes = [(int(h), int(w)) for h, w in image_sizes]
 
@@ -43,8 +43,7 @@ def to_image_list(tensors, size_divisible=0):
                 return ImageList(tensors, [tuple(tensors.shape[-2:])] * tensors.shape[0])
             tensors = list(tensors.unbind(0))
         else:
-            raise ValueError(
-                f"to_image_list expects a [C, H, W] or [B, C, H, W] tensor, got {tuple(tensors.shape)}")
+            raise ValueError(f"to_image_list expects a [C, H, W] or [B, C, H, W] tensor, got {tuple(tensors.shape)}")
     if not isinstance(tensors, (list, tuple)):
         raise TypeError(f"to_image_list: unsupported input type {type(tensors).__name__}")
     if len(tensors) == 0:

@@ -1,5 +1,6 @@
 """Pasting box-relative mask probabilities into image-sized masks (pure geometry, used by the COCO
 evaluation and by anyone drawing Mask R-CNN outputs)."""
+
 import torch
 
 
@@ -49,8 +50,7 @@ class Masker:
         if boxes.shape[0] != num:
             raise ValueError(f"Masker got {num} masks for {boxes.shape[0]} boxes")
         thresholded = self.threshold >= 0
-        out = torch.zeros((num, 1, height, width), dtype=torch.uint8 if thresholded else
-                          torch.float32)
+        out = torch.zeros((num, 1, height, width), dtype=torch.uint8 if thresholded else torch.float32)
         masks_cpu = masks.detach().float().cpu()
         boxes_cpu = boxes.detach().float().cpu().tolist()
         for i, (x0, y0, x1, y1) in enumerate(boxes_cpu):

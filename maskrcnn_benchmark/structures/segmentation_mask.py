@@ -6,6 +6,7 @@ pycocotools (the COCO API), so a mask made here is the mask COCO's own `annToMas
 same polygons. Geometric operations are exact on the vertices; nothing is rasterised until
 `get_mask_tensor()` / `crop_and_resize_targets()`.
 """
+
 import numpy as np
 import pycocotools.mask as mask_utils
 import torch
@@ -17,8 +18,9 @@ def _as_polygon(poly, where):
     arr = poly.detach().cpu().numpy() if isinstance(poly, torch.Tensor) else np.asarray(poly)
     arr = np.asarray(arr, dtype=np.float64).reshape(-1)
     if arr.size % 2:
-        raise ValueError(f"{where}: a polygon must be a flat list [x0, y0, x1, y1, ...] of even "
-                         f"length, got {arr.size} numbers")
+        raise ValueError(
+            f"{where}: a polygon must be a flat list [x0, y0, x1, y1, ...] of even length, got {arr.size} numbers"
+        )
     if not np.all(np.isfinite(arr)):
         raise ValueError(f"{where}: polygon coordinates must be finite numbers")
     return arr
@@ -48,13 +50,15 @@ class SegmentationMask:
         if isinstance(polygons, SegmentationMask):
             polygons = polygons.polygons
         if not isinstance(polygons, (list, tuple)):
-            raise TypeError("SegmentationMask expects a list (instances) of lists (polygons), got "
-                            f"{type(polygons).__name__}")
+            raise TypeError(
+                f"SegmentationMask expects a list (instances) of lists (polygons), got {type(polygons).__name__}"
+            )
         instances = []
         for i, inst in enumerate(polygons):
             if not isinstance(inst, (list, tuple)):
-                raise TypeError(f"SegmentationMask instance {i}: expected a list of polygons, got "
-                                f"{type(inst).__name__}")
+                raise TypeError(
+                    f"SegmentationMask instance {i}: expected a list of polygons, got {type(inst).__name__}"
+                )
             polys = [_as_polygon(p, f"SegmentationMask instance {i}") for p in inst]
             instances.append([p for p in polys if p.size >= 6])
         self.polygons = instances
@@ -87,8 +91,7 @@ class SegmentationMask:
 
     def transpose(self, method):
         if method not in (FLIP_LEFT_RIGHT, FLIP_TOP_BOTTOM):
-            raise ValueError(
-                f"transpose method must be FLIP_LEFT_RIGHT (0) or FLIP_TOP_BOTTOM (1), got {method!r}")
+            raise ValueError(f"transpose method must be FLIP_LEFT_RIGHT (0) or FLIP_TOP_BOTTOM (1), got {method!r}")
         axis = 0 if method == FLIP_LEFT_RIGHT else 1
         extent = float(self.size[axis])
 
@@ -140,7 +143,7 @@ class SegmentationMask:
         return torch.from_numpy(masks).to(self.device)
 
     def convert(self, mode):
-        """"poly" -> this object; "mask" -> the uint8 [N, H, W] tensor of `get_mask_tensor()`."""
+        """ "poly" -> this object; "mask" -> the uint8 [N, H, W] tensor of `get_mask_tensor()`."""
         if mode == "poly":
             return self
         if mode == "mask":
@@ -162,8 +165,10 @@ class SegmentationMask:
         else:
             boxes = proposals
         if boxes.ndim != 2 or boxes.shape[1] != 4 or boxes.shape[0] != len(self):
-            raise ValueError(f"crop_and_resize_targets needs one box per instance ({len(self)}), got "
-                             f"boxes of shape {tuple(boxes.shape)}")
+            raise ValueError(
+                f"crop_and_resize_targets needs one box per instance ({len(self)}), got "
+                f"boxes of shape {tuple(boxes.shape)}"
+            )
         m = int(resolution)
         device = boxes.device
         boxes_np = boxes.detach().to("cpu", torch.float64).numpy()
@@ -235,5 +240,7 @@ class SegmentationMask:
         return out
 
     def __repr__(self):
-        return (f"SegmentationMask(num_instances={len(self)}, image_width={self.size[0]}, "
-                f"image_height={self.size[1]}, mode={self.mode})")
+        return (
+            f"SegmentationMask(num_instances={len(self)}, image_width={self.size[0]}, "
+            f"image_height={self.size[1]}, mode={self.mode})"
+        )

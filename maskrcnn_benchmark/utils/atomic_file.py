@@ -1,6 +1,7 @@
 """Writing files so that a path always holds either its old or its whole new content, even across a
 crash or a power cut: a temporary file in the same folder, flushed and fsynced, renamed over the
 target, then the folder fsynced so the rename itself is on disk."""
+
 import contextlib
 import json
 import os

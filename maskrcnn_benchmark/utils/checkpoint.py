@@ -5,6 +5,7 @@ architecture, channel split, code version). Loading never unpickles arbitrary ob
 (`weights_only=True`) and never loads silently in part: it reports matched, missing, unexpected and
 shape-mismatched keys, and refuses a file that matched nothing.
 """
+
 import logging
 import os
 
@@ -40,7 +41,8 @@ def check_resume_meta(path, saved, current, keys, strict=True):
         if saved.get(key) != current.get(key):
             raise CheckpointError(
                 f"{path} was written for {key}={saved.get(key)!r} but this run asks for {current.get(key)!r}; "
-                "use another output folder or the matching settings")
+                "use another output folder or the matching settings"
+            )
 
 
 def unwrap_model(model):
@@ -79,12 +81,16 @@ def load_state_dict_reported(model, state_dict, source, logger=None):
     if not matched:
         raise CheckpointError(
             f"no parameter of {source} matches the model ({len(state_dict)} keys in the file, e.g. "
-            f"{sorted(state_dict)[:3]}; model keys e.g. {sorted(own)[:3]})")
+            f"{sorted(state_dict)[:3]}; model keys e.g. {sorted(own)[:3]})"
+        )
     own_update = {k: state_dict[k] for k in matched}
     model.load_state_dict(own_update, strict=False)
     logger.info("loaded %d/%d model tensors from %s", len(matched), len(own), source)
-    for name, keys in (("missing (kept initialised)", missing), ("unexpected (ignored)", unexpected),
-                       ("shape-mismatched (kept initialised)", mismatched)):
+    for name, keys in (
+        ("missing (kept initialised)", missing),
+        ("unexpected (ignored)", unexpected),
+        ("shape-mismatched (kept initialised)", mismatched),
+    ):
         if keys:
             shown = ", ".join(keys[:20]) + (f", ... ({len(keys)} in all)" if len(keys) > 20 else "")
             logger.warning("%s keys: %s", name, shown)
@@ -92,12 +98,13 @@ def load_state_dict_reported(model, state_dict, source, logger=None):
 
 
 def _strip_module(key):
-    return key[len("module."):] if key.startswith("module.") else key
+    return key[len("module.") :] if key.startswith("module.") else key
 
 
 class Checkpointer:
-    def __init__(self, model, optimizer=None, scheduler=None, scaler=None, save_dir="",
-                 save_to_disk=True, logger=None, meta=None):
+    def __init__(
+        self, model, optimizer=None, scheduler=None, scaler=None, save_dir="", save_to_disk=True, logger=None, meta=None
+    ):
         self.model = model
         self.optimizer = optimizer
         self.scheduler = scheduler
@@ -112,8 +119,7 @@ class Checkpointer:
         if not self.save_dir or not self.save_to_disk:
             return None
         data = {"model": unwrap_model(self.model).state_dict(), "meta": self.meta}
-        for key, obj in (("optimizer", self.optimizer), ("scheduler", self.scheduler),
-                         ("scaler", self.scaler)):
+        for key, obj in (("optimizer", self.optimizer), ("scheduler", self.scheduler), ("scaler", self.scaler)):
             if obj is not None:
                 data[key] = obj.state_dict()
         data.update(arguments)
@@ -157,9 +163,9 @@ class Checkpointer:
             checkpoint = load_file(path)
         check_resume_meta(path, checkpoint.get("meta", {}), self.meta, ("conv_body", "arch"), strict=False)
         unwrap_model(self.model).load_state_dict(
-            {_strip_module(k): v for k, v in checkpoint["model"].items()}, strict=True)
-        for key, obj in (("optimizer", self.optimizer), ("scheduler", self.scheduler),
-                         ("scaler", self.scaler)):
+            {_strip_module(k): v for k, v in checkpoint["model"].items()}, strict=True
+        )
+        for key, obj in (("optimizer", self.optimizer), ("scheduler", self.scheduler), ("scaler", self.scaler)):
             if obj is not None and key in checkpoint:
                 obj.load_state_dict(checkpoint[key])
         reserved = {"model", "optimizer", "scheduler", "scaler", "meta"}
@@ -173,8 +179,7 @@ class Checkpointer:
             name = fh.read().strip()
         path = name if os.path.isabs(name) else os.path.join(self.save_dir, name)
         if not os.path.isfile(path):
-            raise CheckpointError(
-                f"{os.path.join(self.save_dir, LAST_CHECKPOINT_FILE)} names {path}, which is missing")
+            raise CheckpointError(f"{os.path.join(self.save_dir, LAST_CHECKPOINT_FILE)} names {path}, which is missing")
         return path
 
     def _tag_last_checkpoint(self, path):

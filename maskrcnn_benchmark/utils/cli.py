@@ -5,16 +5,20 @@ overrides (`train_net.py --config-file F SOLVER.MAX_ITER 10 --skip-test`) became
 the tokens are split first: a token starting with "-" is a flag (with as many values as its action
 takes), anything else is an override KEY followed by its VALUE, which may itself start with "-".
 """
+
 import re
 
-OVERRIDES_EPILOG = ("KEY VALUE config overrides (e.g. SOLVER.MAX_ITER 100) may come before, between "
-                    "or after the flags; `--` ends the flags.")
+OVERRIDES_EPILOG = (
+    "KEY VALUE config overrides (e.g. SOLVER.MAX_ITER 100) may come before, between "
+    "or after the flags; `--` ends the flags."
+)
 _NUMBER = re.compile(r"^-\d|^-\.\d")
 _KEY_LIKE = re.compile(r"^[A-Z][A-Z0-9_]*(\.[A-Z0-9_]+)*$")
 
 
 def config_key_predicate(cfg):
     """is_key for a yacs tree: True for a dotted name present in `cfg`."""
+
     def is_key(token):
         node = cfg
         for part in token.split("."):
@@ -22,6 +26,7 @@ def config_key_predicate(cfg):
                 return False
             node = node[part]
         return True
+
     return is_key
 
 
@@ -45,10 +50,10 @@ def split_flags_and_overrides(parser, argv, is_key=None):
     while i < n:
         token = argv[i]
         if token == "--":
-            overrides += argv[i + 1:]
+            overrides += argv[i + 1 :]
             break
         if not _is_flag(token):
-            overrides += argv[i:i + 2]  # KEY and its VALUE, whatever the VALUE looks like
+            overrides += argv[i : i + 2]  # KEY and its VALUE, whatever the VALUE looks like
             i += 2
             continue
         flags.append(token)
@@ -58,10 +63,10 @@ def split_flags_and_overrides(parser, argv, is_key=None):
             continue  # unknown flags are left for argparse to report
         nargs = action.nargs
         if nargs is None:
-            flags += argv[i:i + 1]
+            flags += argv[i : i + 1]
             i += 1
         elif isinstance(nargs, int):
-            flags += argv[i:i + nargs]
+            flags += argv[i : i + nargs]
             i += nargs
         elif nargs in ("?", "*", "+"):
             while i < n and not _is_flag(argv[i]) and not is_key(argv[i]):

@@ -1,4 +1,5 @@
 """Thin helpers over torch.distributed that also work in a single process."""
+
 import os
 
 import torch

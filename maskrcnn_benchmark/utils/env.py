@@ -1,4 +1,5 @@
 """Environment report for logs and bug reports."""
+
 import platform
 
 import torch
@@ -7,8 +8,7 @@ import torch
 def collect_env_info():
     lines = [
         f"Python {platform.python_version()} on {platform.platform()}",
-        f"torch {torch.__version__} (CUDA build {torch.version.cuda}), "
-        f"{torch.get_num_threads()} CPU threads",
+        f"torch {torch.__version__} (CUDA build {torch.version.cuda}), {torch.get_num_threads()} CPU threads",
     ]
     if torch.cuda.is_available():
         for i in range(torch.cuda.device_count()):

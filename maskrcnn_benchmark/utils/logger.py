@@ -1,4 +1,5 @@
 """Logging to the console (main process) and to a file in the output folder."""
+
 import logging
 import os
 import sys

@@ -1,4 +1,5 @@
 """Smoothed training metrics for the log line."""
+
 from collections import defaultdict, deque
 
 import torch
@@ -50,5 +51,4 @@ class MetricLogger:
         raise AttributeError(f"'{type(self).__name__}' has no meter '{attr}'")
 
     def __str__(self):
-        return self.delimiter.join(
-            f"{name}: {m.median:.4f} ({m.global_avg:.4f})" for name, m in self.meters.items())
+        return self.delimiter.join(f"{name}: {m.median:.4f} ({m.global_avg:.4f})" for name, m in self.meters.items())

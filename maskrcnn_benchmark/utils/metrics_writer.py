@@ -10,6 +10,7 @@ goes to the jsonl only. A writer resumed at `start_step` first drops the records
 a restarted run never leaves two curves on top of each other. `tools/plot_metrics.py` draws the
 jsonl without TensorBoard.
 """
+
 import json
 import logging
 import math
@@ -59,8 +60,9 @@ class MetricsWriter:
     writes the jsonl only.
     """
 
-    def __init__(self, run_dir, *, enabled=True, start_step=None, step_key="iteration",
-                 tensorboard=True, filename=FILENAME):
+    def __init__(
+        self, run_dir, *, enabled=True, start_step=None, step_key="iteration", tensorboard=True, filename=FILENAME
+    ):
         self.enabled = bool(enabled and run_dir)
         self.step_key = step_key
         self.path = os.path.join(run_dir, filename) if run_dir else ""
@@ -77,8 +79,7 @@ class MetricsWriter:
             except ImportError as e:  # tensorboard is in requirements.txt; keep training without it
                 logger.warning("no TensorBoard events (%s); writing %s only", e, self.path)
             else:
-                self._tb = SummaryWriter(log_dir=os.path.join(run_dir, TENSORBOARD_DIR),
-                                         purge_step=start_step)
+                self._tb = SummaryWriter(log_dir=os.path.join(run_dir, TENSORBOARD_DIR), purge_step=start_step)
 
     def _truncate_after(self, step):
         kept = [r for r in read_metrics(self.path) if r.get(self.step_key, -math.inf) <= step]

@@ -1,4 +1,5 @@
 """Small helpers for the command-line tools."""
+
 import os
 import random
 

@@ -11,8 +11,7 @@ from maskrcnn_benchmark.config.paths_catalog import DatasetCatalog
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
-@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(ROOT, "configs", "**", "*.yaml"),
-                                                  recursive=True)))
+@pytest.mark.parametrize("path", sorted(glob.glob(os.path.join(ROOT, "configs", "**", "*.yaml"), recursive=True)))
 def test_every_shipped_config_loads(path):
     c = load_config(path)
     assert c.is_frozen()

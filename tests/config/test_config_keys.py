@@ -1,4 +1,5 @@
 """Every key of the defaults is read somewhere, and removed keys are refused with their replacement."""
+
 import os
 import re
 
@@ -36,8 +37,11 @@ def reader_source():
 def test_every_default_key_is_read_somewhere():
     # A key is read as an attribute (cfg.X.LEAF, or head.LEAF through a sub-node) or by name ("LEAF").
     source = reader_source()
-    unread = [".".join(path) for path in leaf_keys(_C)
-              if not re.search(r"""(\.|["'])""" + re.escape(path[-1]) + r"""\b""", source)]
+    unread = [
+        ".".join(path)
+        for path in leaf_keys(_C)
+        if not re.search(r"""(\.|["'])""" + re.escape(path[-1]) + r"""\b""", source)
+    ]
     assert not unread, f"config keys nothing reads (remove them, or list them in REMOVED_KEYS): {unread}"
 
 

@@ -12,16 +12,41 @@ from maskrcnn_benchmark.structures.image_list import ImageList
 
 
 def _cfg(*opts):
-    return load_config("", [
-        "DATASETS.TRAIN", ("shapes_train",), "DATASETS.TEST", ("shapes_minival", "shapes_search_val"),
-        "INPUT.MIN_SIZE_TRAIN", (64,), "INPUT.MAX_SIZE_TRAIN", 100, "INPUT.MIN_SIZE_TEST", 64,
-        "INPUT.MAX_SIZE_TEST", 100, "DATALOADER.NUM_WORKERS", 0, "DATALOADER.SIZE_DIVISIBILITY", 32,
-        "SOLVER.IMS_PER_BATCH", 4, "SOLVER.MAX_ITER", 9, "TEST.IMS_PER_BATCH", 3, *opts])
+    return load_config(
+        "",
+        [
+            "DATASETS.TRAIN",
+            ("shapes_train",),
+            "DATASETS.TEST",
+            ("shapes_minival", "shapes_search_val"),
+            "INPUT.MIN_SIZE_TRAIN",
+            (64,),
+            "INPUT.MAX_SIZE_TRAIN",
+            100,
+            "INPUT.MIN_SIZE_TEST",
+            64,
+            "INPUT.MAX_SIZE_TEST",
+            100,
+            "DATALOADER.NUM_WORKERS",
+            0,
+            "DATALOADER.SIZE_DIVISIBILITY",
+            32,
+            "SOLVER.IMS_PER_BATCH",
+            4,
+            "SOLVER.MAX_ITER",
+            9,
+            "TEST.IMS_PER_BATCH",
+            3,
+            *opts,
+        ],
+    )
 
 
 def test_batch_collator():
-    items = [(torch.ones(3, 5, 7), BoxList(torch.zeros(1, 4), (7, 5)), 4),
-             (torch.ones(3, 9, 3), BoxList(torch.zeros(2, 4), (3, 9)), 1)]
+    items = [
+        (torch.ones(3, 5, 7), BoxList(torch.zeros(1, 4), (7, 5)), 4),
+        (torch.ones(3, 9, 3), BoxList(torch.zeros(2, 4), (3, 9)), 1),
+    ]
     images, targets, indices = BatchCollator(size_divisible=8)(items)
     assert isinstance(images, ImageList) and images.tensors.shape == (2, 3, 16, 8)
     assert images.image_sizes == [(5, 7), (9, 3)]
@@ -81,8 +106,7 @@ def test_train_loader_resumes_and_is_seeded(shapes_env):
 
 
 def test_train_loader_without_grouping_and_with_a_worker(shapes_env):
-    cfg = _cfg("DATALOADER.ASPECT_RATIO_GROUPING", False, "DATALOADER.NUM_WORKERS", 1,
-               "SOLVER.MAX_ITER", 3)
+    cfg = _cfg("DATALOADER.ASPECT_RATIO_GROUPING", False, "DATALOADER.NUM_WORKERS", 1, "SOLVER.MAX_ITER", 3)
     batches = list(make_data_loader(cfg, is_train=True))
     assert [len(idx) for _, _, idx in batches] == [4, 4, 4]
 
@@ -146,8 +170,10 @@ def _distributed_worker(rank, world_size, init_file, root, out):
     try:
         cfg = _cfg("SOLVER.MAX_ITER", 3, "TEST.IMS_PER_BATCH", 2, "SEED", -1)
         train = [idx for _, _, idx in make_data_loader(cfg, is_train=True, is_distributed=True)]
-        test = [[i for _, _, idx in loader for i in idx]
-                for loader in make_data_loader(cfg, is_train=False, is_distributed=True)]
+        test = [
+            [i for _, _, idx in loader for i in idx]
+            for loader in make_data_loader(cfg, is_train=False, is_distributed=True)
+        ]
         out[rank] = (train, test)
     finally:
         dist.destroy_process_group()
@@ -159,8 +185,8 @@ def test_distributed_loaders(shapes_root, tmp_path):
     mp = torch.multiprocessing.get_context("spawn")
     out = mp.Manager().dict()
     torch.multiprocessing.start_processes(
-        _distributed_worker, args=(2, str(tmp_path / "init"), str(shapes_root), out), nprocs=2,
-        start_method="spawn")
+        _distributed_worker, args=(2, str(tmp_path / "init"), str(shapes_root), out), nprocs=2, start_method="spawn"
+    )
     (train0, test0), (train1, test1) = out[0], out[1]
     assert len(train0) == len(train1) == 3
     for a, b in zip(train0, train1):

@@ -30,17 +30,52 @@ def tiny(tmp_path):
         "categories": [{"id": 3, "name": "c3"}, {"id": 7, "name": "c7"}, {"id": 11, "name": "c11"}],
         "annotations": [
             # image 10: two objects, one partly outside the image (clipped)
-            {"id": 1, "image_id": 10, "category_id": 7, "bbox": [2, 3, 10, 5], "iscrowd": 0, "area": 50,
-             "segmentation": [_square(2, 3, 5)]},
-            {"id": 2, "image_id": 10, "category_id": 11, "bbox": [35, 20, 10, 20], "iscrowd": 0,
-             "area": 200, "segmentation": [_square(35, 20, 5)]},
-            {"id": 3, "image_id": 10, "category_id": 3, "bbox": [0, 0, 40, 30], "iscrowd": 1, "area": 1200,
-             "segmentation": {"counts": [0, 1200], "size": [30, 40]}},
+            {
+                "id": 1,
+                "image_id": 10,
+                "category_id": 7,
+                "bbox": [2, 3, 10, 5],
+                "iscrowd": 0,
+                "area": 50,
+                "segmentation": [_square(2, 3, 5)],
+            },
+            {
+                "id": 2,
+                "image_id": 10,
+                "category_id": 11,
+                "bbox": [35, 20, 10, 20],
+                "iscrowd": 0,
+                "area": 200,
+                "segmentation": [_square(35, 20, 5)],
+            },
+            {
+                "id": 3,
+                "image_id": 10,
+                "category_id": 3,
+                "bbox": [0, 0, 40, 30],
+                "iscrowd": 1,
+                "area": 1200,
+                "segmentation": {"counts": [0, 1200], "size": [30, 40]},
+            },
             # image 11: only a crowd object and a degenerate box
-            {"id": 4, "image_id": 11, "category_id": 3, "bbox": [1, 1, 5, 5], "iscrowd": 1, "area": 25,
-             "segmentation": [_square(1, 1, 5)]},
-            {"id": 5, "image_id": 11, "category_id": 3, "bbox": [5, 5, 0, 4], "iscrowd": 0, "area": 0,
-             "segmentation": [_square(5, 5, 1)]},
+            {
+                "id": 4,
+                "image_id": 11,
+                "category_id": 3,
+                "bbox": [1, 1, 5, 5],
+                "iscrowd": 1,
+                "area": 25,
+                "segmentation": [_square(1, 1, 5)],
+            },
+            {
+                "id": 5,
+                "image_id": 11,
+                "category_id": 3,
+                "bbox": [5, 5, 0, 4],
+                "iscrowd": 0,
+                "area": 0,
+                "segmentation": [_square(5, 5, 1)],
+            },
             # image 12: a valid object without segmentation, no iscrowd/area keys
             {"id": 6, "image_id": 12, "category_id": 3, "bbox": [4, 4, 8, 8]},
         ],
@@ -85,8 +120,7 @@ def test_training_filters_and_targets(tiny):
 def test_test_mode_keeps_every_image(tiny, caplog):
     root, _ = tiny
     with caplog.at_level(logging.WARNING):
-        ds = COCODataset(str(root / "ann.json"), [str(root / "images")],
-                         remove_images_without_annotations=False)
+        ds = COCODataset(str(root / "ann.json"), [str(root / "images")], remove_images_without_annotations=False)
     assert ds.ids == [10, 11, 12]
     # The empty box is reported once, when the dataset is built, not when the image is read.
     assert "annotation id 5" in caplog.text and "1.png" in caplog.text
@@ -131,8 +165,9 @@ def test_matches_pycocotools_on_generated_shapes(shapes_root):
     for idx in range(3):
         img, target, _ = ds[idx]
         anns = coco.loadAnns(coco.getAnnIds(imgIds=ds.ids[idx]))
-        expected = [[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
-                    for a in anns]
+        expected = [
+            [a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]] for a in anns
+        ]
         torch.testing.assert_close(target.bbox, torch.tensor(expected, dtype=torch.float32))
         masks = target.get_field("masks").get_mask_tensor().numpy()
         for m, a in zip(masks, anns):
@@ -153,6 +188,7 @@ def test_concat_dataset_global_indices(tiny):
 
 
 # ---- bad input ----------------------------------------------------------------------------------
+
 
 def test_missing_annotation_file_and_image_dir(tiny):
     root, _ = tiny
@@ -204,19 +240,22 @@ def test_image_size_mismatch(tiny):
         ds[0]
 
 
-@pytest.mark.parametrize("edit,match", [
-    (lambda d: d["annotations"][0].update(bbox=[1, 2, 3]), r"annotation id 1: 'bbox' must be 4 finite"),
-    (lambda d: d["annotations"][1].update(bbox=[1, 2, "3", 4]), r"annotation id 2: 'bbox' must be 4"),
-    (lambda d: d["annotations"][1].update(bbox=[1, 2, float("nan"), 4]), r"annotation id 2: 'bbox'"),
-    (lambda d: d["annotations"][0].update(category_id=99), r"annotation id 1: category_id 99"),
-    (lambda d: d["annotations"][0].update(image_id=99), r"annotation id 1: image_id 99"),
-    (lambda d: d["annotations"][0].update(segmentation=[[1, 2, 3]]), r"annotation id 1: 'segmentation'"),
-    (lambda d: d["annotations"][0].update(iscrowd=2), r"annotation id 1: 'iscrowd'"),
-    (lambda d: d["annotations"][1].update(id=1), r"annotation id 1 appears more than once"),
-    (lambda d: d["images"][0].pop("file_name"), r"needs 'id' and 'file_name'"),
-    (lambda d: d["images"][1].update(height=0), r"image id 11 \(1.png\) needs a positive integer 'height'"),
-    (lambda d: d.pop("categories"), r"expected a 'categories' list"),
-])
+@pytest.mark.parametrize(
+    "edit,match",
+    [
+        (lambda d: d["annotations"][0].update(bbox=[1, 2, 3]), r"annotation id 1: 'bbox' must be 4 finite"),
+        (lambda d: d["annotations"][1].update(bbox=[1, 2, "3", 4]), r"annotation id 2: 'bbox' must be 4"),
+        (lambda d: d["annotations"][1].update(bbox=[1, 2, float("nan"), 4]), r"annotation id 2: 'bbox'"),
+        (lambda d: d["annotations"][0].update(category_id=99), r"annotation id 1: category_id 99"),
+        (lambda d: d["annotations"][0].update(image_id=99), r"annotation id 1: image_id 99"),
+        (lambda d: d["annotations"][0].update(segmentation=[[1, 2, 3]]), r"annotation id 1: 'segmentation'"),
+        (lambda d: d["annotations"][0].update(iscrowd=2), r"annotation id 1: 'iscrowd'"),
+        (lambda d: d["annotations"][1].update(id=1), r"annotation id 1 appears more than once"),
+        (lambda d: d["images"][0].pop("file_name"), r"needs 'id' and 'file_name'"),
+        (lambda d: d["images"][1].update(height=0), r"image id 11 \(1.png\) needs a positive integer 'height'"),
+        (lambda d: d.pop("categories"), r"expected a 'categories' list"),
+    ],
+)
 def test_malformed_annotations(tiny, edit, match):
     root, data = tiny
     edit(data)

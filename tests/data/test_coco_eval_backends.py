@@ -1,4 +1,5 @@
 """TEST.COCO_EVAL_BACKEND: faster-coco-eval gives pycocotools' 12 stats on the same detections."""
+
 import importlib.util
 import os
 import subprocess
@@ -60,8 +61,7 @@ def test_evaluate_through_a_dataset_with_both_backends(shapes_root, tmp_path):
         boxes += torch.rand(boxes.shape, generator=g) * 6 - 3
         b = BoxList(boxes, (info["width"], info["height"]), "xywh").convert("xyxy")
         b.add_field("scores", torch.rand(len(b), generator=g))
-        b.add_field("labels", torch.tensor(
-            [dataset.json_category_id_to_contiguous_id[a["category_id"]] for a in anns]))
+        b.add_field("labels", torch.tensor([dataset.json_category_id_to_contiguous_id[a["category_id"]] for a in anns]))
         preds[idx] = b
     slow = evaluate(dataset, preds, str(tmp_path / "a"), backend="pycocotools")["bbox"]
     fast = evaluate(dataset, preds, str(tmp_path / "b"), backend="faster")["bbox"]
@@ -79,8 +79,9 @@ def test_backend_key_and_errors():
 
 
 def test_benchmark_tool_prints_both_timings():
-    run = subprocess.run([sys.executable, TOOL, "--images", "30", "--iou-types", "bbox"],
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, TOOL, "--images", "30", "--iou-types", "bbox"], capture_output=True, text=True, timeout=300
+    )
     assert run.returncode == 0, run.stderr
     line = [x for x in run.stdout.splitlines() if x.startswith("bbox:")][0]
     assert "pycocotools" in line and "faster-coco-eval" in line and "ratio" in line

@@ -9,8 +9,7 @@ from pycocotools.cocoeval import COCOeval
 
 from maskrcnn_benchmark.data.datasets import COCODataset
 from maskrcnn_benchmark.data.datasets.evaluation import evaluate
-from maskrcnn_benchmark.data.datasets.evaluation.proposal_recall import (
-    evaluate_box_proposals, greedy_match_overlaps)
+from maskrcnn_benchmark.data.datasets.evaluation.proposal_recall import evaluate_box_proposals, greedy_match_overlaps
 from maskrcnn_benchmark.structures.bounding_box import BoxList
 
 
@@ -32,8 +31,12 @@ def _gt_predictions(dataset, scale=2.0, shift=0.0, seed=0):
         b = BoxList(boxes, (info["width"], info["height"]), "xywh").convert("xyxy")
         b = b.resize((info["width"] * scale, info["height"] * scale))
         b.add_field("scores", torch.rand(len(b), generator=g) * 0.5 + 0.5)
-        b.add_field("labels", torch.tensor(
-            [dataset.json_category_id_to_contiguous_id[a["category_id"]] for a in anns], dtype=torch.int64))
+        b.add_field(
+            "labels",
+            torch.tensor(
+                [dataset.json_category_id_to_contiguous_id[a["category_id"]] for a in anns], dtype=torch.int64
+            ),
+        )
         preds[idx] = b
     return preds
 
@@ -65,8 +68,7 @@ def test_shifted_boxes_match_cocoeval_by_hand(dataset, tmp_path):
     box = first.convert("xywh").bbox[0].tolist()
     assert written[0]["image_id"] == dataset.get_img_info(0)["id"]
     assert written[0]["bbox"] == pytest.approx(box, abs=1e-4)
-    assert written[0]["category_id"] == dataset.contiguous_category_id_to_json_id[
-        int(first.get_field("labels")[0])]
+    assert written[0]["category_id"] == dataset.contiguous_category_id_to_json_id[int(first.get_field("labels")[0])]
     assert written[0]["score"] == pytest.approx(float(first.get_field("scores")[0]))
     assert len(written) == sum(len(p) for p in preds.values())
     stats = _cocoeval_by_hand(dataset.coco, tmp_path / "bbox.json", "bbox")
@@ -151,10 +153,9 @@ def test_mask_head_output_is_pasted(dataset, tmp_path):
 
 # ---- proposals: average recall ----------------------------------------------------------------------
 
+
 def test_greedy_matching_hand_case():
-    iou = torch.tensor([[0.9, 0.8, 0.0],
-                        [0.85, 0.1, 0.0],
-                        [0.0, 0.0, 0.0]])
+    iou = torch.tensor([[0.9, 0.8, 0.0], [0.85, 0.1, 0.0], [0.0, 0.0, 0.0]])
     # Best pair (0, 0) = 0.9 first; then proposal 1 or 2 for box 1: 0.1; box 2 gets 0.
     assert greedy_match_overlaps(iou).tolist() == pytest.approx([0.9, 0.1, 0.0])
     # More boxes than proposals: the unmatched box gets 0.
@@ -187,8 +188,7 @@ def test_average_recall_hand_and_against_cocoeval(dataset, tmp_path):
     dets = []
     for idx, p in preds.items():
         for box, s in zip(p.convert("xywh").bbox.tolist(), p.get_field("objectness").tolist()):
-            dets.append({"image_id": dataset.get_img_info(idx)["id"], "category_id": 1, "bbox": box,
-                         "score": s})
+            dets.append({"image_id": dataset.get_img_info(idx)["id"], "category_id": 1, "bbox": box, "score": s})
     path = tmp_path / "props.json"
     path.write_text(json.dumps(dets))
     with contextlib.redirect_stdout(io.StringIO()):

@@ -1,4 +1,5 @@
 """Datasets registered without editing the package: Python registration and yaml catalog files."""
+
 import os
 import subprocess
 import sys
@@ -25,8 +26,20 @@ def registry():
 
 
 def _cfg(*opts):
-    return load_config("", ["INPUT.MIN_SIZE_TEST", 32, "INPUT.MAX_SIZE_TEST", 64,
-                            "DATALOADER.NUM_WORKERS", 0, "TEST.IMS_PER_BATCH", 2, *opts])
+    return load_config(
+        "",
+        [
+            "INPUT.MIN_SIZE_TEST",
+            32,
+            "INPUT.MAX_SIZE_TEST",
+            64,
+            "DATALOADER.NUM_WORKERS",
+            0,
+            "TEST.IMS_PER_BATCH",
+            2,
+            *opts,
+        ],
+    )
 
 
 def test_register_coco_instances_one_folder_and_several(tmp_path, registry, monkeypatch):
@@ -34,13 +47,11 @@ def test_register_coco_instances_one_folder_and_several(tmp_path, registry, monk
     monkeypatch.chdir(tmp_path)
     register_coco_instances("mine", "d/ann.json", "d/images")
     entry = pc.DatasetCatalog.get("mine")
-    assert entry == {"factory": "COCODataset",
-                     "args": {"root": [str(tmp_path / "d" / "images")], "ann_file": ann}}
+    assert entry == {"factory": "COCODataset", "args": {"root": [str(tmp_path / "d" / "images")], "ann_file": ann}}
     register_coco_instances("mine2", ann, ["d/images", str(tmp_path / "other")])
-    assert pc.DatasetCatalog.get("mine2")["args"]["root"] == [str(tmp_path / "d" / "images"),
-                                                             str(tmp_path / "other")]
+    assert pc.DatasetCatalog.get("mine2")["args"]["root"] == [str(tmp_path / "d" / "images"), str(tmp_path / "other")]
     register_coco_instances("mine", ann, str(tmp_path / "d" / "images"))  # same files: fine
-    loader, = make_data_loader(_cfg("DATASETS.TEST", ("mine",)), is_train=False)
+    (loader,) = make_data_loader(_cfg("DATASETS.TEST", ("mine",)), is_train=False)
     assert len(loader.dataset) == 3
 
 
@@ -63,25 +74,35 @@ def _catalog(path, entries):
 
 def test_catalog_file_paths_relative_to_its_folder(tmp_path, monkeypatch):
     write_tiny_coco(tmp_path / "data" / "train")
-    cat = _catalog(tmp_path / "data" / "catalog.yaml", {
-        "tiles_train": {"ann_file": "train/ann.json", "image_root": "train/images"},
-        "tiles_two": {"ann_file": "train/ann.json", "image_root": ["train/images", "/abs/imgs"]}})
+    cat = _catalog(
+        tmp_path / "data" / "catalog.yaml",
+        {
+            "tiles_train": {"ann_file": "train/ann.json", "image_root": "train/images"},
+            "tiles_two": {"ann_file": "train/ann.json", "image_root": ["train/images", "/abs/imgs"]},
+        },
+    )
     monkeypatch.chdir(tmp_path)  # not the catalog's folder
     cfg = _cfg("DATASETS.CATALOG", cat, "DATASETS.TEST", ("tiles_train",))
     args = dataset_catalog(cfg).get("tiles_train")["args"]
-    assert args == {"root": [str(tmp_path / "data" / "train" / "images")],
-                    "ann_file": str(tmp_path / "data" / "train" / "ann.json")}
+    assert args == {
+        "root": [str(tmp_path / "data" / "train" / "images")],
+        "ann_file": str(tmp_path / "data" / "train" / "ann.json"),
+    }
     assert dataset_catalog(cfg).get("tiles_two")["args"]["root"][1] == "/abs/imgs"
-    loader, = make_data_loader(cfg, is_train=False)
+    (loader,) = make_data_loader(cfg, is_train=False)
     assert len(loader.dataset) == 3
 
 
 def test_catalog_from_environment_and_config_first(tmp_path, monkeypatch):
     write_tiny_coco(tmp_path / "a")
     write_tiny_coco(tmp_path / "b", num_images=2)
-    env_cat = _catalog(tmp_path / "env.yaml", {
-        "x": {"ann_file": "b/ann.json", "image_root": "b/images"},
-        "only_env": {"ann_file": "b/ann.json", "image_root": "b/images"}})
+    env_cat = _catalog(
+        tmp_path / "env.yaml",
+        {
+            "x": {"ann_file": "b/ann.json", "image_root": "b/images"},
+            "only_env": {"ann_file": "b/ann.json", "image_root": "b/images"},
+        },
+    )
     cfg_cat = _catalog(tmp_path / "cfg.yaml", {"x": {"ann_file": "a/ann.json", "image_root": "a/images"}})
     monkeypatch.setenv(pc.CATALOG_ENV, env_cat)
     assert dataset_catalog(_cfg()).get("x")["args"]["ann_file"] == str(tmp_path / "b" / "ann.json")
@@ -90,14 +111,17 @@ def test_catalog_from_environment_and_config_first(tmp_path, monkeypatch):
     assert both.get("only_env")["args"]["ann_file"] == str(tmp_path / "b" / "ann.json")
 
 
-@pytest.mark.parametrize("content, message", [
-    ("- a\n- b\n", "expected a mapping of dataset names"),
-    ("x: {ann_file: a.json}\n", "entry 'x': expected exactly the keys"),
-    ("x: {ann_file: a.json, image_root: i, extra: 1}\n", "entry 'x': expected exactly the keys"),
-    ("x: {ann_file: 3, image_root: i}\n", "entry 'x': ann_file must be a path"),
-    ("x: {ann_file: a.json, image_root: []}\n", "entry 'x': image_root must be a folder"),
-    ("x: [unclosed\n", "cannot read dataset catalog"),
-])
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("- a\n- b\n", "expected a mapping of dataset names"),
+        ("x: {ann_file: a.json}\n", "entry 'x': expected exactly the keys"),
+        ("x: {ann_file: a.json, image_root: i, extra: 1}\n", "entry 'x': expected exactly the keys"),
+        ("x: {ann_file: 3, image_root: i}\n", "entry 'x': ann_file must be a path"),
+        ("x: {ann_file: a.json, image_root: []}\n", "entry 'x': image_root must be a folder"),
+        ("x: [unclosed\n", "cannot read dataset catalog"),
+    ],
+)
 def test_malformed_catalog_files(tmp_path, content, message):
     path = tmp_path / "c.yaml"
     path.write_text(content)
@@ -122,32 +146,55 @@ def test_catalog_subclass_in_paths_catalog(tmp_path, monkeypatch):
     (tmp_path / "my_catalog.py").write_text(
         "from maskrcnn_benchmark.config.paths_catalog import DatasetCatalog as Base\n"
         "class DatasetCatalog(Base):\n"
-        "    DATASETS = dict(Base.DATASETS, mine=('mine/images', 'mine/ann.json'))\n")
+        "    DATASETS = dict(Base.DATASETS, mine=('mine/images', 'mine/ann.json'))\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.setenv("DETNAS_DATASETS", str(tmp_path / "datasets"))
-    loader, = make_data_loader(_cfg("PATHS_CATALOG", "my_catalog", "DATASETS.TEST", ("mine",)),
-                               is_train=False)
+    (loader,) = make_data_loader(_cfg("PATHS_CATALOG", "my_catalog", "DATASETS.TEST", ("mine",)), is_train=False)
     assert len(loader.dataset) == 3
 
 
 def test_split_coco_of_a_registered_dataset(tmp_path):
     write_tiny_coco(tmp_path / "d", num_images=6)
-    cat = _catalog(tmp_path / "catalog.yaml",
-                   {"tiles": {"ann_file": "d/ann.json", "image_root": "d/images"}})
-    run = subprocess.run([sys.executable, os.path.join(REPO, "tools", "split_coco.py"),
-                          "--dataset", "tiles", "--catalog", cat, "--output-dir",
-                          str(tmp_path / "d" / "search"), "--num-val", "2", "--register", cat],
-                         capture_output=True, text=True)
+    cat = _catalog(tmp_path / "catalog.yaml", {"tiles": {"ann_file": "d/ann.json", "image_root": "d/images"}})
+    run = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO, "tools", "split_coco.py"),
+            "--dataset",
+            "tiles",
+            "--catalog",
+            cat,
+            "--output-dir",
+            str(tmp_path / "d" / "search"),
+            "--num-val",
+            "2",
+            "--register",
+            cat,
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr
     assert "registered tiles_search_train and tiles_search_val" in run.stdout
     entries = yaml.safe_load(open(cat))
-    assert entries["tiles_search_val"] == {"ann_file": "d/search/search_val.json",
-                                           "image_root": "d/images"}
+    assert entries["tiles_search_val"] == {"ann_file": "d/search/search_val.json", "image_root": "d/images"}
     cfg = _cfg("DATASETS.CATALOG", cat, "DATASETS.TEST", ("tiles_search_train", "tiles_search_val"))
     assert [len(loader.dataset) for loader in make_data_loader(cfg, is_train=False)] == [4, 2]
-    bad = subprocess.run([sys.executable, os.path.join(REPO, "tools", "split_coco.py"),
-                          "--dataset", "nope", "--catalog", cat, "--output-dir", str(tmp_path)],
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO, "tools", "split_coco.py"),
+            "--dataset",
+            "nope",
+            "--catalog",
+            cat,
+            "--output-dir",
+            str(tmp_path),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and "unknown dataset 'nope'" in bad.stderr
 
 

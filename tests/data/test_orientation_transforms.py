@@ -6,6 +6,7 @@ boxes. For polygons, the pixel centres inside each polygon (matplotlib's point-i
 maps exactly under flips and right-angle turns) are flipped / rotated with numpy and compared
 with the pixel centres inside the transformed polygon.
 """
+
 from matplotlib.path import Path
 import numpy as np
 import pytest
@@ -13,16 +14,17 @@ import torch
 from PIL import Image
 
 from maskrcnn_benchmark.config import load_config
-from maskrcnn_benchmark.data.transforms import (RandomRotate90, RandomVerticalFlip,
-                                                build_transforms)
+from maskrcnn_benchmark.data.transforms import RandomRotate90, RandomVerticalFlip, build_transforms
 from maskrcnn_benchmark.structures.bounding_box import BoxList
 from maskrcnn_benchmark.structures.segmentation_mask import SegmentationMask
 
 W, H = 37, 23
-RECTS = [(2, 3, 12, 9), (20, 1, 36, 22), (0, 15, 5, 23)]         # xyxy, integer pixel edges
+RECTS = [(2, 3, 12, 9), (20, 1, 36, 22), (0, 15, 5, 23)]  # xyxy, integer pixel edges
 # Vertices off the half-pixel grid, so that no pixel centre lies exactly on an edge.
-POLYS = [[[v + (0.23 if k % 2 == 0 else 0.11) for k, v in enumerate(p)] for p in inst] for inst in
-         [[[3, 2, 15, 4, 8, 14]], [[22, 5, 34, 5, 34, 18, 28, 12, 22, 18]], [[1, 16, 4, 21, 1, 21]]]]
+POLYS = [
+    [[v + (0.23 if k % 2 == 0 else 0.11) for k, v in enumerate(p)] for p in inst]
+    for inst in [[[3, 2, 15, 4, 8, 14]], [[22, 5, 34, 5, 34, 18, 28, 12, 22, 18]], [[1, 16, 4, 21, 1, 21]]]
+]
 
 
 def _target():
@@ -60,10 +62,13 @@ def _extents(image):
     return out
 
 
-@pytest.mark.parametrize("transform, reference", [
-    (RandomVerticalFlip(1.0), np.flipud),
-    (RandomRotate90(1.0), np.rot90),  # numpy's rot90 turns counter-clockwise
-])
+@pytest.mark.parametrize(
+    "transform, reference",
+    [
+        (RandomVerticalFlip(1.0), np.flipud),
+        (RandomRotate90(1.0), np.rot90),  # numpy's rot90 turns counter-clockwise
+    ],
+)
 def test_boxes_and_polygons_follow_the_pixels(transform, reference):
     target = _target()
     image, out = transform(_painted(), target)
@@ -95,9 +100,11 @@ def test_four_rotations_and_two_flips_are_the_identity():
     for _ in range(4):
         out = out.rotate90()
     assert out.size == (W, H) and torch.allclose(out.bbox, target.bbox)
-    assert all(np.allclose(a, b) for pa, pb in zip(out.get_field("masks").polygons,
-                                                    target.get_field("masks").polygons)
-               for a, b in zip(pa, pb))
+    assert all(
+        np.allclose(a, b)
+        for pa, pb in zip(out.get_field("masks").polygons, target.get_field("masks").polygons)
+        for a, b in zip(pa, pb)
+    )
     _, flipped = RandomVerticalFlip(1.0)(_painted(), target)
     _, back = RandomVerticalFlip(1.0)(_painted().transpose(Image.Transpose.FLIP_TOP_BOTTOM), flipped)
     assert torch.allclose(back.bbox, target.bbox)
@@ -116,13 +123,24 @@ def test_config_keys_build_the_steps():
     base = ["INPUT.MIN_SIZE_TRAIN", (H,), "INPUT.MAX_SIZE_TRAIN", 100]
     names = [type(t).__name__ for t in build_transforms(load_config("", base), True).transforms]
     assert "RandomVerticalFlip" not in names and "RandomRotate90" not in names
-    cfg = load_config("", base + ["INPUT.VERTICAL_FLIP_PROB_TRAIN", 1.0, "INPUT.ROTATE90_PROB_TRAIN", 1.0,
-                                  "INPUT.HORIZONTAL_FLIP_PROB_TRAIN", 0.0])
+    cfg = load_config(
+        "",
+        base
+        + [
+            "INPUT.VERTICAL_FLIP_PROB_TRAIN",
+            1.0,
+            "INPUT.ROTATE90_PROB_TRAIN",
+            1.0,
+            "INPUT.HORIZONTAL_FLIP_PROB_TRAIN",
+            0.0,
+        ],
+    )
     tf = build_transforms(cfg, True)
     image, out = tf(_painted(), _target())
     assert image.shape[1:] == (W, H) and out.size == (H, W)  # rotated: height and width swap
     # Test-time pipelines never flip or rotate.
-    assert not any(type(t).__name__.startswith("Random") and t.prob > 0
-                   for t in build_transforms(cfg, False).transforms)
+    assert not any(
+        type(t).__name__.startswith("Random") and t.prob > 0 for t in build_transforms(cfg, False).transforms
+    )
     with pytest.raises(ValueError, match=r"INPUT.ROTATE90_PROB_TRAIN must be a probability in \[0, 1\]"):
         build_transforms(load_config("", base + ["INPUT.ROTATE90_PROB_TRAIN", 1.5]), True)

@@ -6,8 +6,7 @@ import torch
 from torch.utils.data import BatchSampler, RandomSampler, SequentialSampler
 from torch.utils.data.distributed import DistributedSampler
 
-from maskrcnn_benchmark.data.samplers import (
-    GroupedBatchSampler, InferenceShardSampler, IterationBasedBatchSampler)
+from maskrcnn_benchmark.data.samplers import GroupedBatchSampler, InferenceShardSampler, IterationBasedBatchSampler
 
 
 class ListSampler(torch.utils.data.Sampler):
@@ -34,7 +33,7 @@ def _check_grouped(order, group_ids, batch_size, drop_uneven, batches):
     # 3. each group's batches are consecutive chunks of the group's subsequence
     for g in set(group_ids[i] for i in order):
         sub = [i for i in order if group_ids[i] == g]
-        chunks = [sub[k:k + batch_size] for k in range(0, len(sub), batch_size)]
+        chunks = [sub[k : k + batch_size] for k in range(0, len(sub), batch_size)]
         if drop_uneven:
             chunks = [c for c in chunks if len(c) == batch_size]
         assert [b for b in batches if group_ids[b[0]] == g] == chunks
@@ -125,6 +124,7 @@ def test_bad_arguments():
 
 # ---- IterationBasedBatchSampler -------------------------------------------------------------------
 
+
 def test_iteration_based_wraps_and_counts():
     inner = BatchSampler(SequentialSampler(range(5)), 2, drop_last=False)
     s = IterationBasedBatchSampler(inner, 7)
@@ -170,6 +170,7 @@ def test_empty_batch_sampler_is_an_error():
 
 
 # ---- sharding ---------------------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("n,world", [(10, 3), (2, 4), (0, 2), (7, 1)])
 def test_inference_shards_cover_once_in_order(n, world):

@@ -12,12 +12,14 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def _coco(num_images=10):
     return {
-        "info": {"description": "x"}, "licenses": [{"id": 1}],
+        "info": {"description": "x"},
+        "licenses": [{"id": 1}],
         "categories": [{"id": 5, "name": "a"}],
-        "images": [{"id": 100 + i, "file_name": f"{i}.jpg", "width": 10, "height": 10}
-                   for i in range(num_images)],
-        "annotations": [{"id": 1000 + k, "image_id": 100 + k % num_images, "category_id": 5,
-                         "bbox": [0, 0, 1, 1]} for k in range(3 * num_images)],
+        "images": [{"id": 100 + i, "file_name": f"{i}.jpg", "width": 10, "height": 10} for i in range(num_images)],
+        "annotations": [
+            {"id": 1000 + k, "image_id": 100 + k % num_images, "category_id": 5, "bbox": [0, 0, 1, 1]}
+            for k in range(3 * num_images)
+        ],
     }
 
 
@@ -84,13 +86,35 @@ def test_custom_names_and_errors(tmp_path):
 
 def test_command_line(tmp_path):
     src = _write(tmp_path, _coco(6))
-    ok = subprocess.run([sys.executable, os.path.join(REPO, "tools", "split_coco.py"), "--input", src,
-                         "--output-dir", str(tmp_path / "o"), "--num-val", "2"],
-                        capture_output=True, text=True)
+    ok = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO, "tools", "split_coco.py"),
+            "--input",
+            src,
+            "--output-dir",
+            str(tmp_path / "o"),
+            "--num-val",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert ok.returncode == 0 and len(_load(tmp_path / "o" / "search_val.json")["images"]) == 2
-    bad = subprocess.run([sys.executable, os.path.join(REPO, "tools", "split_coco.py"), "--input", src,
-                          "--output-dir", str(tmp_path / "o"), "--num-val", "6"],
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO, "tools", "split_coco.py"),
+            "--input",
+            src,
+            "--output-dir",
+            str(tmp_path / "o"),
+            "--num-val",
+            "6",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert bad.returncode == 2 and "num_val must be between 1 and 5" in bad.stderr
 
 

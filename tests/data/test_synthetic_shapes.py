@@ -47,8 +47,7 @@ def test_annotation_format(shapes_root):
         # The box is the polygon's extent.
         np.testing.assert_allclose([x, y, x + w, y + h], [*pts.min(0), *pts.max(0)], atol=0.011)
         # Area is the polygon's area; COCO's raster of it agrees up to edge pixels.
-        raster_area = mask_utils.area(mask_utils.merge(
-            mask_utils.frPyObjects([poly], im["height"], im["width"])))
+        raster_area = mask_utils.area(mask_utils.merge(mask_utils.frPyObjects([poly], im["height"], im["width"])))
         assert abs(raster_area - ann["area"]) <= 0.1 * ann["area"] + 6
         # Object size: 12%-50% of the shorter side (the polygon's extent is at most its diameter).
         short = min(im["width"], im["height"])
@@ -70,8 +69,7 @@ def test_annotation_format(shapes_root):
 
 
 def test_pixels_show_the_annotated_shapes(tmp_path):
-    paths = make_shapes_dataset(str(tmp_path), num_train=10, num_minival=0, seed=5, image_format="png",
-                                max_objects=1)
+    paths = make_shapes_dataset(str(tmp_path), num_train=10, num_minival=0, seed=5, image_format="png", max_objects=1)
     data = _load(paths["train"])
     for im, ann in zip(data["images"], data["annotations"]):
         pixels = np.asarray(Image.open(tmp_path / "images" / im["file_name"]), dtype=np.float32)
@@ -81,9 +79,9 @@ def test_pixels_show_the_annotated_shapes(tmp_path):
         # The shape is one flat colour plus noise, unlike the textured background around it.
         assert inside.std(axis=0).max() < 20
         ring = np.zeros_like(mask)
-        ring[max(y - 4, 0):y + h + 4, max(x - 4, 0):x + w + 4] = 1
+        ring[max(y - 4, 0) : y + h + 4, max(x - 4, 0) : x + w + 4] = 1
         ring[mask.astype(bool)] = 0
-        ring[y + 1:y + h - 1, x + 1:x + w - 1] = 0
+        ring[y + 1 : y + h - 1, x + 1 : x + w - 1] = 0
         outside = pixels[ring.astype(bool)]
         assert np.abs(inside.mean(0) - outside.mean(0)).max() > 25
 
@@ -95,8 +93,7 @@ def test_deterministic_and_seed_dependent(tmp_path):
     assert _load(a["train"]) == _load(b["train"]) and _load(a["minival"]) == _load(b["minival"])
     names = sorted(os.listdir(tmp_path / "a" / "images"))
     assert len(names) == 8
-    _, mismatch, errors = filecmp.cmpfiles(tmp_path / "a" / "images", tmp_path / "b" / "images", names,
-                                           shallow=False)
+    _, mismatch, errors = filecmp.cmpfiles(tmp_path / "a" / "images", tmp_path / "b" / "images", names, shallow=False)
     assert not mismatch and not errors
     assert _load(a["train"])["annotations"] != _load(c["train"])["annotations"]
 
@@ -104,10 +101,12 @@ def test_deterministic_and_seed_dependent(tmp_path):
 def test_minival_images_do_not_depend_on_num_train(tmp_path):
     a = make_shapes_dataset(str(tmp_path / "a"), num_train=3, num_minival=4, seed=1)
     b = make_shapes_dataset(str(tmp_path / "b"), num_train=7, num_minival=4, seed=1)
-    strip = [{k: v for k, v in ann.items() if k not in ("id", "image_id")}
-             for ann in _load(a["minival"])["annotations"]]
-    assert strip == [{k: v for k, v in ann.items() if k not in ("id", "image_id")}
-                     for ann in _load(b["minival"])["annotations"]]
+    strip = [
+        {k: v for k, v in ann.items() if k not in ("id", "image_id")} for ann in _load(a["minival"])["annotations"]
+    ]
+    assert strip == [
+        {k: v for k, v in ann.items() if k not in ("id", "image_id")} for ann in _load(b["minival"])["annotations"]
+    ]
 
 
 def test_fixed_and_ranged_image_sizes(tmp_path):
@@ -115,8 +114,7 @@ def test_fixed_and_ranged_image_sizes(tmp_path):
     assert {(im["width"], im["height"]) for im in fixed["images"]} == {(64, 64)}
     pair = _load(make_shapes_dataset(str(tmp_path / "p"), 3, 0, image_size=(80, 48))["train"])
     assert {(im["width"], im["height"]) for im in pair["images"]} == {(80, 48)}
-    ranged = _load(make_shapes_dataset(str(tmp_path / "r"), 30, 0, min_image_size=96,
-                                       max_image_size=160)["train"])
+    ranged = _load(make_shapes_dataset(str(tmp_path / "r"), 30, 0, min_image_size=96, max_image_size=160)["train"])
     sides = [s for im in ranged["images"] for s in (im["width"], im["height"])]
     assert min(sides) >= 96 and max(sides) <= 160
     # Both orientations occur, so aspect-ratio grouping has two groups.
@@ -130,18 +128,22 @@ def test_search_split_written(shapes_root):
     st, sv = _load(ann_dir / "search_train.json"), _load(ann_dir / "search_val.json")
     assert len(sv["images"]) == 6 and len(st["images"]) == 18
     assert sorted(a["id"] for a in st["annotations"] + sv["annotations"]) == sorted(
-        a["id"] for a in train["annotations"])
+        a["id"] for a in train["annotations"]
+    )
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(num_train=0), "num_train"),
-    (dict(num_search_val=10), "num_search_val"),
-    (dict(image_size=8), "image_size"),
-    (dict(image_size=(64, 8)), "image_size"),
-    (dict(min_image_size=100, max_image_size=90), "min_image_size"),
-    (dict(image_format="bmp"), "image_format"),
-    (dict(max_objects=0), "max_objects"),
-])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(num_train=0), "num_train"),
+        (dict(num_search_val=10), "num_search_val"),
+        (dict(image_size=8), "image_size"),
+        (dict(image_size=(64, 8)), "image_size"),
+        (dict(min_image_size=100, max_image_size=90), "min_image_size"),
+        (dict(image_format="bmp"), "image_format"),
+        (dict(max_objects=0), "max_objects"),
+    ],
+)
 def test_bad_arguments(tmp_path, kwargs, match):
     args = dict(num_train=5, num_minival=1)
     args.update(kwargs)
@@ -158,9 +160,26 @@ def test_fast_enough(tmp_path):
 
 def test_command_line(tmp_path):
     out = subprocess.run(
-        [sys.executable, os.path.join(REPO, "tools", "make_shapes_dataset.py"), "--output-dir",
-         str(tmp_path), "--num-train", "4", "--num-minival", "2", "--num-search-val", "1",
-         "--image-size", "64", "--seed", "2"], capture_output=True, text=True, check=True)
+        [
+            sys.executable,
+            os.path.join(REPO, "tools", "make_shapes_dataset.py"),
+            "--output-dir",
+            str(tmp_path),
+            "--num-train",
+            "4",
+            "--num-minival",
+            "2",
+            "--num-search-val",
+            "1",
+            "--image-size",
+            "64",
+            "--seed",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "search_val" in out.stdout
     assert len(_load(tmp_path / "annotations" / "search_val.json")["images"]) == 1
     assert len(os.listdir(tmp_path / "images")) == 6

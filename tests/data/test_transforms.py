@@ -5,7 +5,13 @@ from PIL import Image
 
 from maskrcnn_benchmark.config import load_config
 from maskrcnn_benchmark.data.transforms import (
-    Compose, Normalize, RandomHorizontalFlip, Resize, ToTensor, build_transforms)
+    Compose,
+    Normalize,
+    RandomHorizontalFlip,
+    Resize,
+    ToTensor,
+    build_transforms,
+)
 from maskrcnn_benchmark.structures.bounding_box import BoxList
 from maskrcnn_benchmark.structures.segmentation_mask import SegmentationMask
 
@@ -21,18 +27,21 @@ def _target(w=40, h=30):
     return t
 
 
-@pytest.mark.parametrize("wh,min_size,max_size,expected_hw", [
-    ((640, 480), 800, 1333, (800, 1066)),     # shorter side -> 800, int(800 * 640 / 480)
-    ((480, 640), 800, 1333, (1066, 800)),
-    # 800 * 5 > 1333: shorter side round(1333 * 200 / 1000) = 267, longer int(267 * 5) = 1335 (the
-    # rule rounds the shorter side, so the longer may pass max_size by the rounding, as in
-    # maskrcnn-benchmark).
-    ((1000, 200), 800, 1333, (267, 1335)),
-    ((200, 1000), 800, 1333, (1335, 267)),
-    ((800, 600), 600, 1000, (600, 800)),      # already the right size
-    ((120, 100), 128, 160, (128, 153)),
-    ((100, 100), 128, None, (128, 128)),
-])
+@pytest.mark.parametrize(
+    "wh,min_size,max_size,expected_hw",
+    [
+        ((640, 480), 800, 1333, (800, 1066)),  # shorter side -> 800, int(800 * 640 / 480)
+        ((480, 640), 800, 1333, (1066, 800)),
+        # 800 * 5 > 1333: shorter side round(1333 * 200 / 1000) = 267, longer int(267 * 5) = 1335 (the
+        # rule rounds the shorter side, so the longer may pass max_size by the rounding, as in
+        # maskrcnn-benchmark).
+        ((1000, 200), 800, 1333, (267, 1335)),
+        ((200, 1000), 800, 1333, (1335, 267)),
+        ((800, 600), 600, 1000, (600, 800)),  # already the right size
+        ((120, 100), 128, 160, (128, 153)),
+        ((100, 100), 128, None, (128, 128)),
+    ],
+)
 def test_resize_rule_hand_values(wh, min_size, max_size, expected_hw):
     assert Resize(min_size, max_size).get_size(wh) == expected_hw
 
@@ -93,10 +102,25 @@ def test_to_tensor_and_normalize_bgr255():
 
 
 def test_build_transforms_from_config():
-    cfg = load_config("", ["INPUT.MIN_SIZE_TRAIN", (60,), "INPUT.MAX_SIZE_TRAIN", 100,
-                           "INPUT.MIN_SIZE_TEST", 45, "INPUT.MAX_SIZE_TEST", 100,
-                           "INPUT.HORIZONTAL_FLIP_PROB_TRAIN", 1.0,
-                           "INPUT.PIXEL_MEAN", [0.0, 0.0, 0.0], "INPUT.PIXEL_STD", [1.0, 1.0, 1.0]])
+    cfg = load_config(
+        "",
+        [
+            "INPUT.MIN_SIZE_TRAIN",
+            (60,),
+            "INPUT.MAX_SIZE_TRAIN",
+            100,
+            "INPUT.MIN_SIZE_TEST",
+            45,
+            "INPUT.MAX_SIZE_TEST",
+            100,
+            "INPUT.HORIZONTAL_FLIP_PROB_TRAIN",
+            1.0,
+            "INPUT.PIXEL_MEAN",
+            [0.0, 0.0, 0.0],
+            "INPUT.PIXEL_STD",
+            [1.0, 1.0, 1.0],
+        ],
+    )
     train = build_transforms(cfg, is_train=True)
     test = build_transforms(cfg, is_train=False)
     assert isinstance(train, Compose) and "Resize" in repr(train)

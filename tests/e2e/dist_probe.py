@@ -1,6 +1,7 @@
 """tools/train_net.py's training under any launcher, then every rank writes what it ended with:
 OUTPUT_DIR/probe_rank<R>.pth (weights) and probe_rank<R>.json (paths trained, world size, node).
 Used by test_multinode.py: the checkpoint alone is written by rank 0 only."""
+
 import json
 import os
 import sys
@@ -34,6 +35,7 @@ def main():
             arch = tuple(sample(iteration))
             paths.append(arch_to_str(arch))
             return arch
+
         return draw
 
     initial = {}
@@ -52,8 +54,16 @@ def main():
     torch.save(state, os.path.join(cfg.OUTPUT_DIR, f"probe_rank{rank}.pth"))
     changed = sum(not torch.equal(v, initial[k]) for k, v in state.items())
     with open(os.path.join(cfg.OUTPUT_DIR, f"probe_rank{rank}.json"), "w") as f:
-        json.dump({"paths": paths, "tensors_changed": changed, "world_size": get_world_size(),
-                   "distributed": distributed, "node": os.environ.get("GROUP_RANK")}, f)
+        json.dump(
+            {
+                "paths": paths,
+                "tensors_changed": changed,
+                "world_size": get_world_size(),
+                "distributed": distributed,
+                "node": os.environ.get("GROUP_RANK"),
+            },
+            f,
+        )
 
 
 if __name__ == "__main__":

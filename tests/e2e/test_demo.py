@@ -1,5 +1,6 @@
 """scripts/run_detnas_demo.sh at its tiny scale: every stage runs, every output exists and is
 well-formed, and a second run resumes without redoing anything."""
+
 import json
 import os
 import statistics
@@ -11,24 +12,38 @@ from PIL import Image
 from e2e_testing import ROOT
 
 SUMMARY_KEYS = {
-    "best_arch", "best_flops", "best_search_val_ap", "random_best_arch", "random_search_val_ap_best",
-    "search_val_ap_median_per_generation", "final_minival_ap_best", "final_minival_ap_random_best",
-    "final_minival_ap_released", "search_vs_random", "seconds_per_stage",
+    "best_arch",
+    "best_flops",
+    "best_search_val_ap",
+    "random_best_arch",
+    "random_search_val_ap_best",
+    "search_val_ap_median_per_generation",
+    "final_minival_ap_best",
+    "final_minival_ap_random_best",
+    "final_minival_ap_released",
+    "search_vs_random",
+    "seconds_per_stage",
 }
 STAGES = {"data", "pretrain_supernet", "finetune_supernet", "search", "retrain"}
 
 
 def _demo(out, *extra):
-    proc = subprocess.run(["bash", "scripts/run_detnas_demo.sh", "--scale", "tiny", "--quiet",
-                           "--output-dir", str(out), *extra], cwd=ROOT, capture_output=True,
-                          text=True, timeout=900, env=dict(os.environ, OMP_NUM_THREADS="1"))
+    proc = subprocess.run(
+        ["bash", "scripts/run_detnas_demo.sh", "--scale", "tiny", "--quiet", "--output-dir", str(out), *extra],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env=dict(os.environ, OMP_NUM_THREADS="1"),
+    )
     assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc.stdout
 
 
 def _runs(out, arm):
-    return {seed: json.loads((out / "search" / f"{arm}_seed{seed}" / "search_results.json").read_text())
-            for seed in (0, 1)}
+    return {
+        seed: json.loads((out / "search" / f"{arm}_seed{seed}" / "search_results.json").read_text()) for seed in (0, 1)
+    }
 
 
 def _check_outputs(out):
@@ -36,8 +51,12 @@ def _check_outputs(out):
     assert SUMMARY_KEYS <= set(summary)
     assert len(summary["best_arch"]) == 20 and set(summary["best_arch"]) <= set("0123")
     assert 0 < summary["best_flops"] <= 300e6
-    for key in ("best_search_val_ap", "random_search_val_ap_best", "final_minival_ap_best",
-                "final_minival_ap_random_best"):
+    for key in (
+        "best_search_val_ap",
+        "random_search_val_ap_best",
+        "final_minival_ap_best",
+        "final_minival_ap_random_best",
+    ):
         assert 0.0 <= summary[key] <= 1.0, key
     assert summary["final_minival_ap_released"] is None  # only with --with-released
     assert set(summary["seconds_per_stage"]) == STAGES
@@ -57,7 +76,8 @@ def _check_outputs(out):
     assert 0.0 <= c["last_quarter_test"]["p_value"] <= 1.0
     assert summary["search_val_ap_median_per_generation"] == [
         statistics.median(r["ap"] for r in evo[0]["results"] if r["generation"] == g and r["status"] == "ok")
-        for g in (0, 1)]
+        for g in (0, 1)
+    ]
     # Retrained: both architectures, 2 seeds each, from the retrain stage's raw results.
     retrain = json.loads((out / "retrain" / "search_results.json").read_text())
     by_arch = {r["arch"]: r for r in retrain["results"]}

@@ -1,4 +1,5 @@
 """tools/train_net.py and tools/test_net.py under torchrun with 2 gloo processes on the CPU."""
+
 import json
 
 from e2e_testing import TINY, as_args, run_tool
@@ -10,10 +11,10 @@ TORCHRUN = ["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "
 
 def test_two_process_training_and_evaluation(tiny_datasets, tmp_path):
     out = tmp_path / "faster"
-    opts = as_args(TINY + ["SOLVER.MAX_ITER", 3, "SOLVER.IMS_PER_BATCH", 4, "OUTPUT_DIR", out,
-                           "MODEL.RESNETS.NORM", "SyncBN"])
-    proc = run_tool(TORCHRUN + ["tools/train_net.py", "--config-file", FASTER, *opts],
-                    tiny_datasets)
+    opts = as_args(
+        TINY + ["SOLVER.MAX_ITER", 3, "SOLVER.IMS_PER_BATCH", 4, "OUTPUT_DIR", out, "MODEL.RESNETS.NORM", "SyncBN"]
+    )
+    proc = run_tool(TORCHRUN + ["tools/train_net.py", "--config-file", FASTER, *opts], tiny_datasets)
     log = (out / "train_log.txt").read_text()
     assert "distributed True" in log and "on 2 process(es)" in log
     assert (out / "model_final.pth").exists()
@@ -26,9 +27,25 @@ def test_two_process_training_and_evaluation(tiny_datasets, tmp_path):
 
 def test_two_process_supernet_fine_tuning_trains_one_path_per_step(tiny_datasets, tmp_path):
     out = tmp_path / "supernet"
-    opts = as_args(TINY + ["SOLVER.MAX_ITER", 3, "SOLVER.IMS_PER_BATCH", 4, "OUTPUT_DIR", out,
-                           "MODEL.BACKBONE.NORM", "SyncBN", "MODEL.FPN.NORM", "SyncBN",
-                           "NAS.BN_RECAL_IMAGES", 8, "NAS.BN_RECAL_BATCH", 4])
+    opts = as_args(
+        TINY
+        + [
+            "SOLVER.MAX_ITER",
+            3,
+            "SOLVER.IMS_PER_BATCH",
+            4,
+            "OUTPUT_DIR",
+            out,
+            "MODEL.BACKBONE.NORM",
+            "SyncBN",
+            "MODEL.FPN.NORM",
+            "SyncBN",
+            "NAS.BN_RECAL_IMAGES",
+            8,
+            "NAS.BN_RECAL_BATCH",
+            4,
+        ]
+    )
     run_tool(TORCHRUN + ["tools/train_net.py", "--config-file", SUPERNET, *opts], tiny_datasets)
     log = (out / "train_log.txt").read_text()
     paths = [line.split(" path ")[1].strip() for line in log.splitlines() if " iter " in line and " path " in line]

@@ -1,5 +1,6 @@
 """scripts/launch.sh across two "nodes" (one gloo process each, on loopback) trains exactly what a
 one-node run with two processes trains: the same supernet path per step, the same final weights."""
+
 import json
 import os
 import socket
@@ -11,8 +12,18 @@ import torch
 from e2e_testing import ROOT, TINY, as_args
 
 SUPERNET = "configs/quick_schedules/e2e_faster_rcnn_detnas_fpn_300M_search_shapes.yaml"
-OPTS = TINY + ["SOLVER.MAX_ITER", 3, "SOLVER.IMS_PER_BATCH", 4, "MODEL.BACKBONE.NORM", "SyncBN",
-               "MODEL.FPN.NORM", "SyncBN", "SOLVER.CHECKPOINT_PERIOD", 0]
+OPTS = TINY + [
+    "SOLVER.MAX_ITER",
+    3,
+    "SOLVER.IMS_PER_BATCH",
+    4,
+    "MODEL.BACKBONE.NORM",
+    "SyncBN",
+    "MODEL.FPN.NORM",
+    "SyncBN",
+    "SOLVER.CHECKPOINT_PERIOD",
+    0,
+]
 
 
 def _free_port():
@@ -22,12 +33,22 @@ def _free_port():
 
 
 def _launch(out, datasets, **dist_env):
-    env = dict(os.environ, DETNAS_DATASETS=datasets, OMP_NUM_THREADS="1", NGPUS="0",
-               PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               **{k: str(v) for k, v in dist_env.items()})
-    return subprocess.Popen(["bash", "scripts/launch.sh", "tests/e2e/dist_probe.py", SUPERNET, str(out),
-                             *as_args(OPTS)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+    env = dict(
+        os.environ,
+        DETNAS_DATASETS=datasets,
+        OMP_NUM_THREADS="1",
+        NGPUS="0",
+        PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        **{k: str(v) for k, v in dist_env.items()},
+    )
+    return subprocess.Popen(
+        ["bash", "scripts/launch.sh", "tests/e2e/dist_probe.py", SUPERNET, str(out), *as_args(OPTS)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def _finish(procs, timeout=400):
@@ -40,8 +61,10 @@ def _finish(procs, timeout=400):
 def _probes(out):
     ranks = {}
     for r in (0, 1):
-        ranks[r] = (json.loads((out / f"probe_rank{r}.json").read_text()),
-                    torch.load(out / f"probe_rank{r}.pth", weights_only=True))
+        ranks[r] = (
+            json.loads((out / f"probe_rank{r}.json").read_text()),
+            torch.load(out / f"probe_rank{r}.pth", weights_only=True),
+        )
     return ranks
 
 
@@ -49,8 +72,19 @@ def _probes(out):
 def test_two_nodes_train_like_one_node_with_two_processes(tiny_datasets, tmp_path):
     port = _free_port()
     two_nodes = tmp_path / "two_nodes"
-    nodes = [_launch(two_nodes, tiny_datasets, NNODES=2, NODE_RANK=i, NPROC_PER_NODE=1,
-                     MASTER_ADDR="127.0.0.1", MASTER_PORT=port, RDZV_ID=f"t{port}") for i in (0, 1)]
+    nodes = [
+        _launch(
+            two_nodes,
+            tiny_datasets,
+            NNODES=2,
+            NODE_RANK=i,
+            NPROC_PER_NODE=1,
+            MASTER_ADDR="127.0.0.1",
+            MASTER_PORT=port,
+            RDZV_ID=f"t{port}",
+        )
+        for i in (0, 1)
+    ]
     outputs = list(_finish(nodes))
     assert all("launch: 2 node(s) x 1 process(es) on cpu" in o for o in outputs)
     one_node = tmp_path / "one_node"
@@ -65,7 +99,8 @@ def test_two_nodes_train_like_one_node_with_two_processes(tiny_datasets, tmp_pat
     reference = b[0][1]
     for weights in (a[0][1], a[1][1], b[1][1]):
         assert weights.keys() == reference.keys()
-        assert all(torch.equal(weights[k], reference[k]) for k in reference), \
-            [k for k in reference if not torch.equal(weights[k], reference[k])][:5]
+        assert all(torch.equal(weights[k], reference[k]) for k in reference), [
+            k for k in reference if not torch.equal(weights[k], reference[k])
+        ][:5]
     assert a[0][0]["tensors_changed"] > 100  # training moved the weights at all
     assert (two_nodes / "model_final.pth").exists()

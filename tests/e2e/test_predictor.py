@@ -1,4 +1,5 @@
 """demo/predictor.py: detections in the input image's coordinates, drawn into a PNG."""
+
 import os
 
 import pytest
@@ -12,6 +13,7 @@ CONFIG = "configs/quick_schedules/e2e_faster_rcnn_R_18_FPN_shapes.yaml"
 
 def test_predictor_draws_detections_in_image_coordinates(tiny_datasets, tmp_path, monkeypatch):
     import sys
+
     sys.path.insert(0, os.path.join(ROOT, "demo"))
     from predictor import build_predictor
 
@@ -37,20 +39,48 @@ def test_predictor_draws_detections_in_image_coordinates(tiny_datasets, tmp_path
     assert drawn.size == big.size and drawn.tobytes() != big.convert("RGB").tobytes()
 
     out = tmp_path / "drawn"
-    proc = run_tool(["demo/predictor.py", "--config-file", CONFIG, "--input",
-                     os.path.join(tiny_datasets, "shapes", "images", "minival_000001.jpg"),
-                     "--output-dir", str(out), "--weights", str(tmp_path / "model_final.pth"),
-                     "--threshold", "0.0", *opts], tiny_datasets)
+    proc = run_tool(
+        [
+            "demo/predictor.py",
+            "--config-file",
+            CONFIG,
+            "--input",
+            os.path.join(tiny_datasets, "shapes", "images", "minival_000001.jpg"),
+            "--output-dir",
+            str(out),
+            "--weights",
+            str(tmp_path / "model_final.pth"),
+            "--threshold",
+            "0.0",
+            *opts,
+        ],
+        tiny_datasets,
+    )
     png = out / "minival_000001_detections.png"
     assert png.exists() and Image.open(png).size == image.size and "detections" in proc.stdout
 
     # With the annotation file, ground truth is drawn on the left of the detections; the flag may
     # come after the overrides.
     ann = os.path.join(tiny_datasets, "shapes", "annotations", "minival.json")
-    proc = run_tool(["demo/predictor.py", "--config-file", CONFIG, "--input",
-                     os.path.join(tiny_datasets, "shapes", "images", "minival_000001.jpg"),
-                     "--output-dir", str(out), "--weights", str(tmp_path / "model_final.pth"),
-                     *opts, "--threshold", "0.0", "--annotations", ann], tiny_datasets)
+    proc = run_tool(
+        [
+            "demo/predictor.py",
+            "--config-file",
+            CONFIG,
+            "--input",
+            os.path.join(tiny_datasets, "shapes", "images", "minival_000001.jpg"),
+            "--output-dir",
+            str(out),
+            "--weights",
+            str(tmp_path / "model_final.pth"),
+            *opts,
+            "--threshold",
+            "0.0",
+            "--annotations",
+            ann,
+        ],
+        tiny_datasets,
+    )
     sheet = Image.open(png)
     assert sheet.size == (2 * image.width + 4, image.height)
     assert "ground-truth boxes on the left" in proc.stdout
@@ -59,15 +89,23 @@ def test_predictor_draws_detections_in_image_coordinates(tiny_datasets, tmp_path
 def test_ground_truth_drawn_beside_the_detections(tmp_path):
     import json
     import sys
+
     sys.path.insert(0, os.path.join(ROOT, "demo"))
     from predictor import draw_ground_truth, load_ground_truth, side_by_side
 
     ann = tmp_path / "a.json"
-    ann.write_text(json.dumps({
-        "images": [{"id": 7, "file_name": "sub/x.png", "width": 60, "height": 40}],
-        "categories": [{"id": 3, "name": "tile"}],
-        "annotations": [{"id": 1, "image_id": 7, "category_id": 3, "bbox": [10, 20, 30, 15]},
-                        {"id": 2, "image_id": 7, "category_id": 3, "bbox": [0, 0, 5, 5], "iscrowd": 1}]}))
+    ann.write_text(
+        json.dumps(
+            {
+                "images": [{"id": 7, "file_name": "sub/x.png", "width": 60, "height": 40}],
+                "categories": [{"id": 3, "name": "tile"}],
+                "annotations": [
+                    {"id": 1, "image_id": 7, "category_id": 3, "bbox": [10, 20, 30, 15]},
+                    {"id": 2, "image_id": 7, "category_id": 3, "bbox": [0, 0, 5, 5], "iscrowd": 1},
+                ],
+            }
+        )
+    )
     gt = load_ground_truth(str(ann))
     assert gt == {"x.png": [(10, 20, 40, 35, "tile")]}
     image = Image.new("RGB", (60, 40), (0, 0, 0))

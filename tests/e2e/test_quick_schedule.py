@@ -1,5 +1,6 @@
 """The quick Faster R-CNN schedule end to end: tools/train_net.py (log with ETA, checkpoints, resume)
 and tools/test_net.py (COCO json + metrics) as subprocesses on a small generated shapes dataset."""
+
 import json
 import os
 import re
@@ -13,8 +14,18 @@ from maskrcnn_benchmark.data.datasets.synthetic_shapes import make_shapes_datase
 
 CONFIG = "configs/quick_schedules/e2e_faster_rcnn_R_18_FPN_shapes.yaml"
 # The config as shipped, cut to a few iterations; only the schedule and the output change.
-SHORT = ["SOLVER.WARMUP_ITERS", 2, "SOLVER.CHECKPOINT_PERIOD", 4, "SOLVER.LOG_PERIOD", 2,
-         "SOLVER.IMS_PER_BATCH", 4, "DATALOADER.NUM_WORKERS", 0]
+SHORT = [
+    "SOLVER.WARMUP_ITERS",
+    2,
+    "SOLVER.CHECKPOINT_PERIOD",
+    4,
+    "SOLVER.LOG_PERIOD",
+    2,
+    "SOLVER.IMS_PER_BATCH",
+    4,
+    "DATALOADER.NUM_WORKERS",
+    0,
+]
 ETA_LINE = re.compile(r"eta: (\d+:\d\d:\d\d)\s+iter: (\d+)/(\d+)\s+loss: [\d.]+")
 
 
@@ -27,15 +38,14 @@ def shapes_root(tmp_path_factory):
 
 
 def _train(root, out, max_iter):
-    opts = as_args(SHORT + ["SOLVER.MAX_ITER", max_iter, "SOLVER.STEPS", f"({max_iter - 2},)",
-                            "OUTPUT_DIR", out])
+    opts = as_args(SHORT + ["SOLVER.MAX_ITER", max_iter, "SOLVER.STEPS", f"({max_iter - 2},)", "OUTPUT_DIR", out])
     run_tool(["tools/train_net.py", "--config-file", CONFIG, "--skip-test", *opts], root)
     return (out / "train_log.txt").read_text()
 
 
 def _run_since_last_start(log):
     """The part of an appended log written by the latest training run."""
-    return log[log.rindex("start training at iteration"):]
+    return log[log.rindex("start training at iteration") :]
 
 
 def test_quick_schedule_trains_resumes_and_evaluates(shapes_root, tmp_path):
@@ -59,13 +69,14 @@ def test_quick_schedule_trains_resumes_and_evaluates(shapes_root, tmp_path):
     # Training curves: one record per log period across both runs, and TensorBoard events.
     records = [json.loads(line) for line in open(out / "metrics.jsonl")]
     assert [r["iteration"] for r in records] == [2, 4, 6, 8, 10, 12]
-    assert all({"loss", "loss_classifier", "lr", "time", "data_time", "peak_mem_mb"} <= set(r)
-               for r in records)
+    assert all({"loss", "loss_classifier", "lr", "time", "data_time", "peak_mem_mb"} <= set(r) for r in records)
     assert any(name.startswith("events.out.tfevents") for name in os.listdir(out / "tensorboard"))
 
     # test_net loads the last checkpoint of OUTPUT_DIR and writes the COCO results and metrics.
-    proc = run_tool(["tools/test_net.py", "--config-file", CONFIG,
-                     *as_args(["OUTPUT_DIR", out, "DATALOADER.NUM_WORKERS", 0])], shapes_root)
+    proc = run_tool(
+        ["tools/test_net.py", "--config-file", CONFIG, *as_args(["OUTPUT_DIR", out, "DATALOADER.NUM_WORKERS", 0])],
+        shapes_root,
+    )
     test_log = (out / "test_log.txt").read_text()
     assert "model_final.pth" in test_log
     folder = out / "inference" / "shapes_minival"

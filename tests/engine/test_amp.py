@@ -1,4 +1,5 @@
 """SOLVER.AMP: True / False / auto, and the CPU bf16 probe behind auto."""
+
 import logging
 
 import pytest
@@ -11,8 +12,9 @@ from maskrcnn_benchmark.engine.amp import cpu_has_native_bf16, normalize_amp, re
 QUICK = "configs/quick_schedules/e2e_faster_rcnn_R_18_FPN_shapes.yaml"
 
 
-@pytest.mark.parametrize("value, setting", [
-    (True, "on"), (False, "off"), ("auto", "auto"), ("AUTO", "auto"), ("true", "on"), ("off", "off")])
+@pytest.mark.parametrize(
+    "value, setting", [(True, "on"), (False, "off"), ("auto", "auto"), ("AUTO", "auto"), ("true", "on"), ("off", "off")]
+)
 def test_normalize(value, setting):
     assert normalize_amp(value) == setting
 

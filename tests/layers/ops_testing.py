@@ -1,4 +1,5 @@
 """Shared helpers of the ops tests: devices to parametrise over and realistic random RoIs."""
+
 import pytest
 import torch
 
@@ -18,7 +19,8 @@ def random_rois(num, batch_size, image_h, image_w, generator, dtype=torch.float3
     or fully outside it, some tiny (< 1 pixel), some far larger than the image, some degenerate (x2 < x1)."""
     scale = max(image_h, image_w)
     centre = torch.rand(num, 2, generator=generator) * torch.tensor([image_w * 1.2, image_h * 1.2]) - torch.tensor(
-        [image_w * 0.1, image_h * 0.1])
+        [image_w * 0.1, image_h * 0.1]
+    )
     size = torch.exp(torch.empty(num, 2).uniform_(-3.0, 0.5, generator=generator)) * scale
     boxes = torch.cat([centre - size / 2, centre + size / 2], dim=1)
     if num >= 4:

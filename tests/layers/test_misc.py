@@ -50,8 +50,7 @@ def test_frozen_bn_with_gradient_matches_eval_batchnorm_and_saves_no_activation(
     frozen.load_state_dict(bn.state_dict())
     x = torch.randn(2, 4, 8, 8).contiguous(memory_format=torch.channels_last).requires_grad_()
     saved = []
-    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t,
-                                                  lambda t: t):
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t.numel()) or t, lambda t: t):
         y = frozen(x)
     torch.testing.assert_close(y, bn(x.detach()))
     assert y.dtype == x.dtype
@@ -62,17 +61,23 @@ def test_smooth_l1_by_hand():
     inp = torch.tensor([0.0, 0.05, 0.5, -2.0])
     tgt = torch.zeros(4)
     beta = 0.1
-    expected = torch.tensor([0.0, 0.5 * 0.05 ** 2 / beta, 0.5 - 0.05, 2.0 - 0.05])
+    expected = torch.tensor([0.0, 0.5 * 0.05**2 / beta, 0.5 - 0.05, 2.0 - 0.05])
     torch.testing.assert_close(smooth_l1_loss(inp, tgt, beta=beta, size_average=False), expected.sum())
     torch.testing.assert_close(smooth_l1_loss(inp, tgt, beta=beta), expected.mean())
     # default beta is 1/9 (the RPN's)
-    torch.testing.assert_close(smooth_l1_loss(torch.tensor([1.0]), torch.zeros(1)),
-                               torch.tensor(1.0 - 0.5 / 9))
+    torch.testing.assert_close(smooth_l1_loss(torch.tensor([1.0]), torch.zeros(1)), torch.tensor(1.0 - 0.5 / 9))
 
 
-@pytest.mark.parametrize("kind,cls", [("BN", nn.BatchNorm2d), ("SyncBN", SyncBatchNorm2d),
-                                      ("GN", nn.GroupNorm), ("FrozenBN", FrozenBatchNorm2d),
-                                      ("", nn.Identity)])
+@pytest.mark.parametrize(
+    "kind,cls",
+    [
+        ("BN", nn.BatchNorm2d),
+        ("SyncBN", SyncBatchNorm2d),
+        ("GN", nn.GroupNorm),
+        ("FrozenBN", FrozenBatchNorm2d),
+        ("", nn.Identity),
+    ],
+)
 def test_make_norm_kinds(kind, cls):
     norm = make_norm(kind, 64)
     assert type(norm) is cls

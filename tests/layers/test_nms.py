@@ -17,8 +17,9 @@ def reference(fn, *tensors_and_threshold):
 def random_boxes(num, generator, dtype=torch.float32, clusters=0):
     size = torch.exp(torch.empty(num, 2).uniform_(1.0, 5.0, generator=generator))
     if clusters:
-        centre = (torch.rand(clusters, 2, generator=generator) * 500)[torch.randint(0, clusters, (num,),
-                                                                                    generator=generator)]
+        centre = (torch.rand(clusters, 2, generator=generator) * 500)[
+            torch.randint(0, clusters, (num,), generator=generator)
+        ]
         centre = centre + torch.randn(num, 2, generator=generator) * 0.1 * size
     else:
         centre = torch.rand(num, 2, generator=generator) * 500

@@ -1,4 +1,5 @@
 """Autocast, torch.compile and CUDA-vs-CPU checks of the ops together."""
+
 import pytest
 import torch
 from ops_testing import needs_cuda, random_rois
@@ -35,10 +36,15 @@ def test_autocast_cpu_computes_in_float32():
     assert torch.equal(out, roi_align(x16.float(), rois, 5, 0.25, 2, True).to(torch.bfloat16))
     assert torch.equal(pooled, roi_pool(x16.float(), rois, 5, 0.25).to(torch.bfloat16))
     assert torch.equal(keep, nms(boxes.to(torch.bfloat16).float(), scores.to(torch.bfloat16).float(), 0.5))
-    assert torch.equal(keep_b, batched_nms(boxes.to(torch.bfloat16).float(), scores.to(torch.bfloat16).float(),
-                                           torch.arange(len(boxes)) % 3, 0.5))
-    assert torch.equal(loss, sigmoid_focal_loss(logits.to(torch.bfloat16).float(), labels, 2.0, 0.25)
-                       .to(torch.bfloat16))
+    assert torch.equal(
+        keep_b,
+        batched_nms(
+            boxes.to(torch.bfloat16).float(), scores.to(torch.bfloat16).float(), torch.arange(len(boxes)) % 3, 0.5
+        ),
+    )
+    assert torch.equal(
+        loss, sigmoid_focal_loss(logits.to(torch.bfloat16).float(), labels, 2.0, 0.25).to(torch.bfloat16)
+    )
 
 
 def test_autocast_backward_reaches_bfloat16_input():
@@ -109,8 +115,9 @@ def test_cuda_matches_cpu(dtype):
     boxes_d, scores_d = boxes.to(dtype), scores.to(dtype)
     assert torch.equal(nms(boxes_d.cuda(), scores_d.cuda(), 0.5).cpu(), nms(boxes_d, scores_d, 0.5))
     idxs = torch.arange(len(boxes)) % 4
-    assert torch.equal(batched_nms(boxes_d.cuda(), scores_d.cuda(), idxs.cuda(), 0.5).cpu(),
-                       batched_nms(boxes_d, scores_d, idxs, 0.5))
+    assert torch.equal(
+        batched_nms(boxes_d.cuda(), scores_d.cuda(), idxs.cuda(), 0.5).cpu(), batched_nms(boxes_d, scores_d, idxs, 0.5)
+    )
     logits = (torch.randn(40, 9, generator=g) * 4).to(dtype)
     labels = torch.randint(-1, 10, (40,), generator=g)
     l_cpu = logits.clone().requires_grad_()

@@ -40,8 +40,9 @@ def test_channels_last_input(aligned):
 def test_gradcheck_float64(aligned, sampling_ratio):
     g = torch.Generator().manual_seed(2)
     x = torch.randn(2, 3, 6, 7, generator=g, dtype=torch.float64, requires_grad=True)
-    rois = torch.tensor([[0, 0.4, 0.9, 5.3, 4.6], [1, -1.5, 2.2, 3.1, 7.8], [1, 1.1, 0.3, 2.0, 1.9]],
-                        dtype=torch.float64)
+    rois = torch.tensor(
+        [[0, 0.4, 0.9, 5.3, 4.6], [1, -1.5, 2.2, 3.1, 7.8], [1, 1.1, 0.3, 2.0, 1.9]], dtype=torch.float64
+    )
     assert torch.autograd.gradcheck(lambda t: roi_align(t, rois, (3, 2), 1.0, sampling_ratio, aligned), (x,))
 
 

@@ -48,8 +48,9 @@ def test_channels_last_input():
 def test_gradcheck_float64():
     g = torch.Generator().manual_seed(2)
     x = torch.randn(2, 3, 6, 7, generator=g, dtype=torch.float64, requires_grad=True)
-    rois = torch.tensor([[0, 0.4, 0.9, 5.3, 4.6], [1, -1.5, 2.2, 3.1, 7.8], [1, 1.1, 0.3, 2.0, 1.9]],
-                        dtype=torch.float64)
+    rois = torch.tensor(
+        [[0, 0.4, 0.9, 5.3, 4.6], [1, -1.5, 2.2, 3.1, 7.8], [1, 1.1, 0.3, 2.0, 1.9]], dtype=torch.float64
+    )
     assert torch.autograd.gradcheck(lambda t: roi_pool(t, rois, (3, 2), 1.0), (x,))
 
 
@@ -105,6 +106,7 @@ def test_bad_inputs_raise(make, match):
 def test_out_of_range_batch_index_raises_on_every_backend(device, index):
     def backward(grad, rois):
         return torch.ops.maskrcnn_benchmark._roi_pool_backward(
-            grad, rois, torch.zeros(2, 4, 2, 2, dtype=torch.int32, device=device), 1.0, 2, 2, 1, 4, 10, 10)
+            grad, rois, torch.zeros(2, 4, 2, 2, dtype=torch.int32, device=device), 1.0, 2, 2, 1, 4, 10, 10
+        )
 
     assert_batch_index_refused("roi_pool", lambda x, rois: roi_pool(x, rois, 2, 1.0), backward, device, index)

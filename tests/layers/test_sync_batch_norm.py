@@ -1,4 +1,5 @@
 """SyncBatchNorm2d under 2-process gloo equals BatchNorm2d over the whole batch in one process."""
+
 import os
 import socket
 

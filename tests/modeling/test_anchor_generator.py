@@ -4,7 +4,11 @@ import torch
 
 from maskrcnn_benchmark.config import load_config
 from maskrcnn_benchmark.modeling.rpn.anchor_generator import (
-    AnchorGenerator, anchor_visibility, make_anchor_generator, make_retinanet_anchor_generator)
+    AnchorGenerator,
+    anchor_visibility,
+    make_anchor_generator,
+    make_retinanet_anchor_generator,
+)
 
 
 def _features(*sizes):
@@ -23,13 +27,17 @@ def test_sizes_ratios_and_centres_by_hand():
     anchors = gen(_features((2, 3)))[0].view(2, 3, 3, 4)  # y, x, anchor
     r = math.sqrt(2.0)
     # at (y=1, x=2): centre ((2 + 0.5) * 16, (1 + 0.5) * 16) = (40, 24)
-    expected = torch.tensor([[40 - 16 * r, 24 - 8 * r, 40 + 16 * r, 24 + 8 * r],  # h/w = 0.5
-                             [40 - 16, 24 - 16, 40 + 16, 24 + 16],
-                             [40 - 8 * r, 24 - 16 * r, 40 + 8 * r, 24 + 16 * r]])
+    expected = torch.tensor(
+        [
+            [40 - 16 * r, 24 - 8 * r, 40 + 16 * r, 24 + 8 * r],  # h/w = 0.5
+            [40 - 16, 24 - 16, 40 + 16, 24 + 16],
+            [40 - 8 * r, 24 - 16 * r, 40 + 8 * r, 24 + 16 * r],
+        ]
+    )
     torch.testing.assert_close(anchors[1, 2], expected)
     w = anchors[..., 2] - anchors[..., 0]
     h = anchors[..., 3] - anchors[..., 1]
-    torch.testing.assert_close(w * h, torch.full_like(w, 32.0 ** 2))
+    torch.testing.assert_close(w * h, torch.full_like(w, 32.0**2))
     torch.testing.assert_close(h / w, torch.tensor([0.5, 1.0, 2.0]).expand_as(w))
     centres_x = (anchors[..., 0] + anchors[..., 2]) / 2
     torch.testing.assert_close(centres_x[0, :, 0], torch.tensor([8.0, 24.0, 40.0]))
@@ -44,8 +52,9 @@ def test_cache_returns_same_anchors_for_same_sizes():
 
 
 def test_visibility_with_straddle():
-    anchors = torch.tensor([[0.0, 0.0, 10.0, 10.0], [-1.0, 0.0, 10.0, 10.0],
-                            [0.0, 0.0, 12.0, 10.0], [5.0, 5.0, 11.0, 20.0]])
+    anchors = torch.tensor(
+        [[0.0, 0.0, 10.0, 10.0], [-1.0, 0.0, 10.0, 10.0], [0.0, 0.0, 12.0, 10.0], [5.0, 5.0, 11.0, 20.0]]
+    )
     vis = anchor_visibility(anchors, [(10, 12), (20, 10)], straddle_thresh=0)
     assert vis.tolist() == [[True, False, True, False], [True, False, False, False]]
     assert anchor_visibility(anchors, [(10, 12)], 1).tolist() == [[True, True, True, False]]
@@ -62,4 +71,4 @@ def test_builders_from_config():
     cell = ret.cell_anchors[0]
     areas = (cell[:, 2] - cell[:, 0]) * (cell[:, 3] - cell[:, 1])
     sizes = torch.tensor([32.0 * 2 ** (i / 3) for i in range(3)])
-    torch.testing.assert_close(areas, (sizes ** 2).repeat(3))
+    torch.testing.assert_close(areas, (sizes**2).repeat(3))

@@ -59,8 +59,7 @@ def test_resnet_freeze_at():
 def test_resnet_stride_and_dilation_shapes():
     x = torch.randn(1, 3, 64, 64)
     outs = ResNet(50, norm="GN", res5_dilation=2)(x)
-    assert [tuple(o.shape[1:]) for o in outs] == [(256, 16, 16), (512, 8, 8), (1024, 4, 4),
-                                                  (2048, 4, 4)]
+    assert [tuple(o.shape[1:]) for o in outs] == [(256, 16, 16), (512, 8, 8), (1024, 4, 4), (2048, 4, 4)]
     with pytest.raises(ValueError, match="depth must be one of"):
         ResNet(42)
 
@@ -77,7 +76,7 @@ def test_fpn_matches_torchvision_fpn():
             dst.weight.data.copy_(src.weight)
             dst.bias.data.copy_(torch.randn_like(dst.bias))
             src.bias.data.copy_(dst.bias)
-    feats = [torch.randn(2, c, 32 // 2 ** i, 24 // 2 ** i) for i, c in enumerate(channels)]
+    feats = [torch.randn(2, c, 32 // 2**i, 24 // 2**i) for i, c in enumerate(channels)]
     outs = ours(feats)
     expected = list(reference(OrderedDict((str(i), f) for i, f in enumerate(feats))).values())
     assert len(outs) == 5
@@ -94,20 +93,23 @@ def test_fpn_odd_sizes_upsample_to_lateral_size():
 def test_p6p7_source():
     c5, p5 = torch.randn(1, 32, 8, 8), torch.randn(1, 16, 8, 8)
     from_c5 = LastLevelP6P7(32, 16)
-    assert from_c5.use_c5 and [tuple(t.shape) for t in from_c5(c5, p5)] == [(1, 16, 4, 4),
-                                                                            (1, 16, 2, 2)]
+    assert from_c5.use_c5 and [tuple(t.shape) for t in from_c5(c5, p5)] == [(1, 16, 4, 4), (1, 16, 2, 2)]
     from_p5 = LastLevelP6P7(16, 16)
     assert not from_p5.use_c5
     torch.testing.assert_close(from_p5(c5, p5)[0], from_p5.p6(p5))
 
 
-@pytest.mark.parametrize("name,levels,strides", [
-    ("R-18-FPN", 5, (4, 8, 16, 32, 64)),
-    ("R-18-FPN-RETINANET", 5, (8, 16, 32, 64, 128)),
-])
+@pytest.mark.parametrize(
+    "name,levels,strides",
+    [
+        ("R-18-FPN", 5, (4, 8, 16, 32, 64)),
+        ("R-18-FPN-RETINANET", 5, (8, 16, 32, 64, 128)),
+    ],
+)
 def test_build_backbone_levels(name, levels, strides):
-    cfg = load_config("", ["MODEL.BACKBONE.CONV_BODY", name, "MODEL.RESNETS.NORM", "GN",
-                           "MODEL.BACKBONE.FREEZE_CONV_BODY_AT", 0])
+    cfg = load_config(
+        "", ["MODEL.BACKBONE.CONV_BODY", name, "MODEL.RESNETS.NORM", "GN", "MODEL.BACKBONE.FREEZE_CONV_BODY_AT", 0]
+    )
     backbone = build_backbone(cfg)
     assert backbone.out_channels == 256 and backbone.is_supernet is False
     x = torch.randn(1, 3, 128, 128)

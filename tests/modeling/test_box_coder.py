@@ -30,11 +30,11 @@ def test_round_trip_and_multiclass_decode():
     # k boxes per reference: [N, 4k] decodes each group of 4 against the same reference.
     other = _random_boxes(50, 2)
     codes2 = torch.cat([codes, coder.encode(other, proposals)], dim=1)
-    torch.testing.assert_close(coder.decode(codes2, proposals), torch.cat([gt, other], 1),
-                               rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(coder.decode(codes2, proposals), torch.cat([gt, other], 1), rtol=1e-5, atol=1e-4)
     # leading batch dimensions
-    torch.testing.assert_close(coder.decode(codes.view(5, 10, 4), proposals.view(5, 10, 4)),
-                               gt.view(5, 10, 4), rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(
+        coder.decode(codes.view(5, 10, 4), proposals.view(5, 10, 4)), gt.view(5, 10, 4), rtol=1e-5, atol=1e-4
+    )
 
 
 def test_matches_torchvision_box_coder():
@@ -43,8 +43,9 @@ def test_matches_torchvision_box_coder():
     proposals, gt = _random_boxes(40, 3), _random_boxes(40, 4)
     torch.testing.assert_close(ours.encode(gt, proposals), theirs.encode_single(gt, proposals))
     codes = torch.randn(40, 8, generator=torch.Generator().manual_seed(5)) * 3  # large dw/dh too
-    torch.testing.assert_close(ours.decode(codes, proposals),
-                               theirs.decode_single(codes, proposals), rtol=1e-5, atol=1e-4)
+    torch.testing.assert_close(
+        ours.decode(codes, proposals), theirs.decode_single(codes, proposals), rtol=1e-5, atol=1e-4
+    )
 
 
 def test_decode_clamps_size_codes():

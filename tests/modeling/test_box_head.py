@@ -3,8 +3,7 @@ import torch.nn.functional as F
 from torchvision.models.detection._utils import BoxCoder as TVBoxCoder
 from torchvision.ops import clip_boxes_to_image, nms
 
-from maskrcnn_benchmark.modeling.balanced_positive_negative_sampler import (
-    BalancedPositiveNegativeSampler)
+from maskrcnn_benchmark.modeling.balanced_positive_negative_sampler import BalancedPositiveNegativeSampler
 from maskrcnn_benchmark.modeling.box_coder import BoxCoder
 from maskrcnn_benchmark.modeling.matcher import Matcher
 from maskrcnn_benchmark.modeling.roi_heads.box_head.inference import PostProcessor
@@ -46,13 +45,11 @@ def test_post_processor_matches_per_class_loop():
     proposals = [_proposals(60, s, g) for s in sizes]
     logits = torch.randn(120, 5, generator=g) * 2
     deltas = torch.randn(120, 20, generator=g) * 0.5
-    post = PostProcessor(score_thresh=0.1, nms=0.5, detections_per_img=25,
-                         box_coder=BoxCoder(WEIGHTS))
+    post = PostProcessor(score_thresh=0.1, nms=0.5, detections_per_img=25, box_coder=BoxCoder(WEIGHTS))
     results = post(logits, deltas, proposals)
     for i, (res, prop) in enumerate(zip(results, proposals)):
         sl = slice(60 * i, 60 * (i + 1))
-        boxes, scores, labels = _reference_detections(logits[sl], deltas[sl], prop.bbox,
-                                                      sizes[i], 0.1, 0.5, 25)
+        boxes, scores, labels = _reference_detections(logits[sl], deltas[sl], prop.bbox, sizes[i], 0.1, 0.5, 25)
         assert res.size == sizes[i] and len(res) == 25
         torch.testing.assert_close(res.get_field("scores"), scores)
         torch.testing.assert_close(res.bbox, boxes)
@@ -78,24 +75,27 @@ def test_post_processor_class_agnostic_and_empty():
 
 
 def _loss_evaluator(batch=512, fraction=0.25, agnostic=False):
-    return FastRCNNLossComputation(Matcher(0.5, 0.5, False),
-                                   BalancedPositiveNegativeSampler(batch, fraction),
-                                   BoxCoder(WEIGHTS), cls_agnostic_bbox_reg=agnostic)
+    return FastRCNNLossComputation(
+        Matcher(0.5, 0.5, False),
+        BalancedPositiveNegativeSampler(batch, fraction),
+        BoxCoder(WEIGHTS),
+        cls_agnostic_bbox_reg=agnostic,
+    )
 
 
 def test_subsample_attaches_targets():
     target = BoxList(torch.tensor([[0.0, 0, 10, 10], [20, 20, 40, 40]]), (50, 50))
     target.add_field("labels", torch.tensor([3, 1]))
-    proposals = BoxList(torch.tensor([[1.0, 1, 10, 10], [20, 20, 39, 41], [0, 30, 10, 40],
-                                      [0, 0, 10, 10]]), (50, 50))
+    proposals = BoxList(torch.tensor([[1.0, 1, 10, 10], [20, 20, 39, 41], [0, 30, 10, 40], [0, 0, 10, 10]]), (50, 50))
     (sampled,) = _loss_evaluator().subsample([proposals], [target])
     assert len(sampled) == 4  # everything fits in the sample, in no particular order
     by_row = {tuple(b.tolist()): i for i, b in enumerate(sampled.bbox)}
     i = by_row[(20.0, 20.0, 39.0, 41.0)]
     assert sampled.get_field("labels")[i] == 1 and sampled.get_field("matched_idxs")[i] == 1
-    torch.testing.assert_close(sampled.get_field("regression_targets")[i],
-                               TVBoxCoder(WEIGHTS).encode_single(target.bbox[1:2],
-                                                                 sampled.bbox[i:i + 1])[0])
+    torch.testing.assert_close(
+        sampled.get_field("regression_targets")[i],
+        TVBoxCoder(WEIGHTS).encode_single(target.bbox[1:2], sampled.bbox[i : i + 1])[0],
+    )
     assert sampled.get_field("labels")[by_row[(0.0, 30.0, 10.0, 40.0)]] == 0
     assert sampled.get_field("labels")[by_row[(0.0, 0.0, 10.0, 10.0)]] == 3
 
@@ -116,14 +116,15 @@ def test_fast_rcnn_loss_by_hand():
     cls_loss, box_loss = _loss_evaluator()(logits, deltas, [p])
     targets = p.get_field("regression_targets")
     torch.testing.assert_close(cls_loss, F.cross_entropy(logits, torch.tensor([2, 0, 1])))
-    expected = (F.smooth_l1_loss(deltas[0, 8:12], targets[0], beta=1.0, reduction="sum")
-                + F.smooth_l1_loss(deltas[2, 4:8], targets[2], beta=1.0, reduction="sum")) / 3
+    expected = (
+        F.smooth_l1_loss(deltas[0, 8:12], targets[0], beta=1.0, reduction="sum")
+        + F.smooth_l1_loss(deltas[2, 4:8], targets[2], beta=1.0, reduction="sum")
+    ) / 3
     torch.testing.assert_close(box_loss, expected)
 
     agnostic_deltas = torch.randn(3, 4, generator=g)
     _, box_loss = _loss_evaluator(agnostic=True)(logits, agnostic_deltas, [p])
-    expected = F.smooth_l1_loss(agnostic_deltas[[0, 2]], targets[[0, 2]], beta=1.0,
-                                reduction="sum") / 3
+    expected = F.smooth_l1_loss(agnostic_deltas[[0, 2]], targets[[0, 2]], beta=1.0, reduction="sum") / 3
     torch.testing.assert_close(box_loss, expected)
 
 
@@ -147,7 +148,7 @@ def test_post_processor_and_loss_with_no_proposals_at_all():
         p.add_field("regression_targets", torch.zeros(0, 4))
     logits = torch.zeros(0, 5, requires_grad=True)
     regression = torch.zeros(0, 20, requires_grad=True)
-    loss_computation = FastRCNNLossComputation(Matcher(0.5, 0.5), None, BoxCoder((10., 10., 5., 5.)))
+    loss_computation = FastRCNNLossComputation(Matcher(0.5, 0.5), None, BoxCoder((10.0, 10.0, 5.0, 5.0)))
     cls_loss, box_loss = loss_computation(logits, regression, empty)
     assert cls_loss.item() == 0.0 and box_loss.item() == 0.0
     (cls_loss + box_loss).backward()

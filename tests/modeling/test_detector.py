@@ -12,25 +12,50 @@ from maskrcnn_benchmark.structures.image_list import to_image_list
 from maskrcnn_benchmark.structures.segmentation_mask import SegmentationMask
 
 # Small but complete models: ResNet-18 trained from scratch with GN, a narrow FPN and heads.
-SMALL = ["MODEL.BACKBONE.CONV_BODY", "R-18-FPN", "MODEL.RESNETS.NORM", "GN",
-         "MODEL.BACKBONE.FREEZE_CONV_BODY_AT", 0, "MODEL.RESNETS.BACKBONE_OUT_CHANNELS", 64,
-         "MODEL.ROI_BOX_HEAD.NUM_CLASSES", 4, "MODEL.ROI_BOX_HEAD.MLP_HEAD_DIM", 128,
-         "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", 64, "MODEL.RPN.PRE_NMS_TOP_N_TRAIN", 300,
-         "MODEL.RPN.POST_NMS_TOP_N_TRAIN", 300, "MODEL.RPN.FPN_POST_NMS_TOP_N_TRAIN", 200,
-         "MODEL.RPN.PRE_NMS_TOP_N_TEST", 300, "MODEL.RPN.POST_NMS_TOP_N_TEST", 300,
-         "MODEL.RPN.FPN_POST_NMS_TOP_N_TEST", 200, "MODEL.ROI_MASK_HEAD.CONV_LAYERS", (64, 64),
-         "MODEL.RETINANET.NUM_CLASSES", 4, "MODEL.RETINANET.NUM_CONVS", 2,
-         "DATALOADER.SIZE_DIVISIBILITY", 32]
+SMALL = [
+    "MODEL.BACKBONE.CONV_BODY",
+    "R-18-FPN",
+    "MODEL.RESNETS.NORM",
+    "GN",
+    "MODEL.BACKBONE.FREEZE_CONV_BODY_AT",
+    0,
+    "MODEL.RESNETS.BACKBONE_OUT_CHANNELS",
+    64,
+    "MODEL.ROI_BOX_HEAD.NUM_CLASSES",
+    4,
+    "MODEL.ROI_BOX_HEAD.MLP_HEAD_DIM",
+    128,
+    "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE",
+    64,
+    "MODEL.RPN.PRE_NMS_TOP_N_TRAIN",
+    300,
+    "MODEL.RPN.POST_NMS_TOP_N_TRAIN",
+    300,
+    "MODEL.RPN.FPN_POST_NMS_TOP_N_TRAIN",
+    200,
+    "MODEL.RPN.PRE_NMS_TOP_N_TEST",
+    300,
+    "MODEL.RPN.POST_NMS_TOP_N_TEST",
+    300,
+    "MODEL.RPN.FPN_POST_NMS_TOP_N_TEST",
+    200,
+    "MODEL.ROI_MASK_HEAD.CONV_LAYERS",
+    (64, 64),
+    "MODEL.RETINANET.NUM_CLASSES",
+    4,
+    "MODEL.RETINANET.NUM_CONVS",
+    2,
+    "DATALOADER.SIZE_DIVISIBILITY",
+    32,
+]
 VARIANTS = {
     "faster": [],
     "mask": ["MODEL.MASK_ON", True],
-    "retinanet": ["MODEL.RETINANET_ON", True, "MODEL.RPN_ONLY", True,
-                  "MODEL.BACKBONE.CONV_BODY", "R-18-FPN-RETINANET"],
+    "retinanet": ["MODEL.RETINANET_ON", True, "MODEL.RPN_ONLY", True, "MODEL.BACKBONE.CONV_BODY", "R-18-FPN-RETINANET"],
 }
 LOSS_KEYS = {
     "faster": {"loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg"},
-    "mask": {"loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg",
-             "loss_mask"},
+    "mask": {"loss_objectness", "loss_rpn_box_reg", "loss_classifier", "loss_box_reg", "loss_mask"},
     "retinanet": {"loss_retina_cls", "loss_retina_reg"},
 }
 
@@ -43,16 +68,17 @@ def _model(variant, *extra):
 def _target(boxes, labels, size):
     t = BoxList(torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4), size)
     t.add_field("labels", torch.tensor(labels, dtype=torch.int64))
-    t.add_field("masks", SegmentationMask(
-        [[[x0, y0, x1, y0, x1, y1, x0, y1]] for x0, y0, x1, y1 in boxes], size))
+    t.add_field("masks", SegmentationMask([[[x0, y0, x1, y0, x1, y1, x0, y1]] for x0, y0, x1, y1 in boxes], size))
     return t
 
 
 def _batch():
     g = torch.Generator().manual_seed(0)
     images = [torch.randn(3, 128, 112, generator=g), torch.randn(3, 96, 128, generator=g)]
-    targets = [_target([[10, 20, 60, 90], [40, 30, 100, 70]], [1, 3], (112, 128)),
-               _target([], [], (128, 96))]  # an image without any object
+    targets = [
+        _target([[10, 20, 60, 90], [40, 30, 100, 70]], [1, 3], (112, 128)),
+        _target([], [], (128, 96)),
+    ]  # an image without any object
     return images, targets
 
 
@@ -142,8 +168,7 @@ def test_arch_goes_to_a_supernet_backbone_only():
     images, _ = _batch()
     with pytest.raises(ValueError, match="not a supernet"):
         model(images, arch=(0, 1, 2))
-    supernet = GeneralizedRCNN(_FakeSupernet(model.backbone), model.rpn, model.roi_heads,
-                               size_divisible=32).eval()
+    supernet = GeneralizedRCNN(_FakeSupernet(model.backbone), model.rpn, model.roi_heads, size_divisible=32).eval()
     with pytest.raises(ValueError, match="pass arch="):
         supernet(images)
     with torch.no_grad():
@@ -159,8 +184,7 @@ def test_faster_rcnn_overfits_one_image():
     image = torch.zeros(3, 96, 96)
     image[:, 16:80, 30:70] = 2.0
     target = _target([[30, 16, 70, 80]], [2], (96, 96))
-    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01,
-                                momentum=0.9)
+    optimizer = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01, momentum=0.9)
     history = []
     for _ in range(20):
         losses = model([image], [target])
@@ -176,9 +200,14 @@ def test_faster_rcnn_overfits_one_image():
     assert result.get_field("labels")[0] == 2
 
 
-@pytest.mark.parametrize("key,value", [("MODEL.META_ARCHITECTURE", "RetinaNetOnly"),
-                                       ("MODEL.ROI_HEADS.USE_FPN", False),
-                                       ("MODEL.GROUP_NORM.NUM_GROUPS", 16)])
+@pytest.mark.parametrize(
+    "key,value",
+    [
+        ("MODEL.META_ARCHITECTURE", "RetinaNetOnly"),
+        ("MODEL.ROI_HEADS.USE_FPN", False),
+        ("MODEL.GROUP_NORM.NUM_GROUPS", 16),
+    ],
+)
 def test_unsupported_settings_are_refused(key, value):
     with pytest.raises(ValueError, match=key.replace(".", r"\.")):
         build_detection_model(load_config("", SMALL + [key, value]))

@@ -12,8 +12,7 @@ from maskrcnn_benchmark.structures.segmentation_mask import SegmentationMask
 def _target():
     t = BoxList(torch.tensor([[0.0, 0, 8, 8], [8, 8, 16, 16]]), (16, 16))
     t.add_field("labels", torch.tensor([1, 2]))
-    t.add_field("masks", SegmentationMask([[[0, 0, 8, 0, 8, 8, 0, 8]],
-                                           [[8, 8, 16, 8, 16, 16, 8, 16]]], (16, 16)))
+    t.add_field("masks", SegmentationMask([[[0, 0, 8, 0, 8, 8, 0, 8]], [[8, 8, 16, 8, 16, 16, 8, 16]]], (16, 16)))
     return t
 
 
@@ -65,10 +64,10 @@ def test_training_uses_positive_proposals_only_and_shared_features():
     sampled.add_field("labels", torch.tensor([1, 1, 2, 0]))
     sampled.add_field("matched_idxs", torch.tensor([0, 0, 1, -1]))
     box_features = torch.arange(4.0)[:, None, None, None].expand(4, 2, 2, 2).clone()
-    head = ROIMaskHead(_Spatial(), predictor, MaskPostProcessor(), MaskRCNNLossComputation(4),
-                       share_box_features=True).train()
-    x, positives, losses = head([torch.ones(1, 2, 4, 4)], [sampled], [_target()],
-                                box_features=box_features)
+    head = ROIMaskHead(
+        _Spatial(), predictor, MaskPostProcessor(), MaskRCNNLossComputation(4), share_box_features=True
+    ).train()
+    x, positives, losses = head([torch.ones(1, 2, 4, 4)], [sampled], [_target()], box_features=box_features)
     assert len(positives[0]) == 3 and (positives[0].get_field("labels") > 0).all()
     assert x[:, 0, 0, 0].tolist() == [0.0, 1.0, 2.0]  # the box head's features of the positives
     assert losses["loss_mask"].requires_grad

@@ -18,8 +18,7 @@ def test_thresholds_are_inclusive_at_the_lower_bound():
 def test_low_quality_ties_all_promoted_with_their_own_best_gt():
     # gt 0's best quality 0.4 is reached by predictions 0 and 2 (a tie); prediction 2 overlaps
     # gt 1 more (0.45) and keeps gt 1, as in maskrcnn-benchmark.
-    quality = torch.tensor([[0.4, 0.1, 0.4, 0.0],
-                            [0.0, 0.3, 0.45, 0.0]])
+    quality = torch.tensor([[0.4, 0.1, 0.4, 0.0], [0.0, 0.3, 0.45, 0.0]])
     matcher = Matcher(0.7, 0.3, allow_low_quality_matches=True)
     assert matcher(quality).tolist() == [0, -2, 1, -1]
     assert Matcher(0.7, 0.3)(quality).tolist() == [-2, -2, -2, -1]

@@ -12,8 +12,18 @@ def _square(side, x0=0.0):
 
 def test_level_mapper_hand_cases():
     mapper = LevelMapper(2, 5)
-    boxes = torch.tensor([_square(224), _square(223.5), _square(112), _square(448), _square(56),
-                          _square(1000), _square(10), [0.0, 0.0, 448.0, 112.0]])
+    boxes = torch.tensor(
+        [
+            _square(224),
+            _square(223.5),
+            _square(112),
+            _square(448),
+            _square(56),
+            _square(1000),
+            _square(10),
+            [0.0, 0.0, 448.0, 112.0],
+        ]
+    )
     # sqrt(area): 224 -> P4, just below 224 -> P3, 112 -> P3, 448 -> P5, 56 -> P2, clamps at both
     # ends, a 448 x 112 box has sqrt(area) 224 -> P4. Indices are relative to k_min = 2.
     assert mapper(boxes).tolist() == [2, 1, 1, 3, 0, 3, 0, 2]
@@ -30,7 +40,7 @@ def test_boxes_to_rois():
 def test_pooler_equals_roi_align_on_the_mapped_level():
     torch.manual_seed(0)
     scales = (1 / 4, 1 / 8, 1 / 16, 1 / 32)
-    feats = [torch.randn(2, 3, 128 // 2 ** i, 96 // 2 ** i) for i in range(4)]
+    feats = [torch.randn(2, 3, 128 // 2**i, 96 // 2**i) for i in range(4)]
     g = torch.Generator().manual_seed(1)
     boxes = []
     for _ in range(2):
@@ -49,15 +59,13 @@ def test_pooler_equals_roi_align_on_the_mapped_level():
     assert len(set(levels.tolist())) == 4  # every level is exercised
     for k in range(40):
         lvl = int(levels[k])
-        expected = tv_roi_align(feats[lvl], rois[k:k + 1], 7, scales[lvl], 2, aligned=False)
-        torch.testing.assert_close(out[k:k + 1], expected)
+        expected = tv_roi_align(feats[lvl], rois[k : k + 1], 7, scales[lvl], 2, aligned=False)
+        torch.testing.assert_close(out[k : k + 1], expected)
 
 
 def test_pooler_gradient_reaches_features_and_empty_input():
-    feats = [torch.randn(1, 2, 16, 16, requires_grad=True), torch.randn(1, 2, 8, 8,
-                                                                       requires_grad=True)]
-    pooler = Pooler((2, 3), (1 / 4, 1 / 8), sampling_ratio=2, canonical_level=2,
-                    canonical_scale=16)
+    feats = [torch.randn(1, 2, 16, 16, requires_grad=True), torch.randn(1, 2, 8, 8, requires_grad=True)]
+    pooler = Pooler((2, 3), (1 / 4, 1 / 8), sampling_ratio=2, canonical_level=2, canonical_scale=16)
     boxes = [BoxList(torch.tensor([[0.0, 0, 8, 8], [0, 0, 60, 60]]), (64, 64))]
     out = pooler(feats, boxes)
     assert out.shape == (2, 2, 2, 3)

@@ -25,8 +25,7 @@ def test_head_prior_and_shapes():
 
 
 def test_loss_by_hand():
-    anchors = torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 12], [3, 3, 13, 13], [30, 30, 40, 40],
-                            [0, 0, 20, 20]])
+    anchors = torch.tensor([[0.0, 0, 10, 10], [0, 0, 10, 12], [3, 3, 13, 13], [30, 30, 40, 40], [0, 0, 20, 20]])
     gt = BoxList(torch.tensor([[0.0, 0, 10, 11], [30, 30, 40, 41]]), (64, 64))
     gt.add_field("labels", torch.tensor([2, 3]))
     empty = BoxList(torch.zeros(0, 4), (64, 64))
@@ -34,15 +33,17 @@ def test_loss_by_hand():
     g = torch.Generator().manual_seed(0)
     cls = torch.randn(2, 5, 3, generator=g, requires_grad=True)
     reg = torch.randn(2, 5, 4, generator=g, requires_grad=True)
-    loss = RetinaNetLossComputation(Matcher(0.5, 0.4, True), BoxCoder(WEIGHTS), gamma=2.0,
-                                    alpha=0.25, bbox_reg_beta=0.11, regress_norm=4.0)
+    loss = RetinaNetLossComputation(
+        Matcher(0.5, 0.4, True), BoxCoder(WEIGHTS), gamma=2.0, alpha=0.25, bbox_reg_beta=0.11, regress_norm=4.0
+    )
     cls_loss, reg_loss = loss(anchors, cls, reg, [(64, 64)] * 2, [gt, empty])
     # IoUs with gt 0: 0.91, 0.92, 0.36 (background, < 0.4), 0, 0.275; anchor 3 matches gt 1 (0.91).
     labels = torch.tensor([2, 2, 0, 3, 0])
     one_hot = F.one_hot(labels, 4)[:, 1:].float()
-    expected_cls = (tv_focal_loss(cls[0], one_hot, alpha=0.25, gamma=2.0, reduction="sum")
-                    + tv_focal_loss(cls[1], torch.zeros(5, 3), alpha=0.25, gamma=2.0,
-                                    reduction="sum")) / (3 + 2)
+    expected_cls = (
+        tv_focal_loss(cls[0], one_hot, alpha=0.25, gamma=2.0, reduction="sum")
+        + tv_focal_loss(cls[1], torch.zeros(5, 3), alpha=0.25, gamma=2.0, reduction="sum")
+    ) / (3 + 2)
     torch.testing.assert_close(cls_loss, expected_cls)
     codes = TVBoxCoder(WEIGHTS).encode_single(gt.bbox[[0, 0, 1]], anchors[[0, 1, 3]])
     expected_reg = F.smooth_l1_loss(reg[0, [0, 1, 3]], codes, beta=0.11, reduction="sum") / (3 * 4)
@@ -71,8 +72,9 @@ def test_post_processor_matches_reference():
         anchors.append(torch.cat([xy - wh / 2, xy + wh / 2], 1))
         cls.append(torch.randn(2, n, num_fg, generator=g) - 1)
         reg.append(torch.randn(2, n, 4, generator=g) * 0.3)
-    post = RetinaNetPostProcessor(score_thresh=0.3, pre_nms_top_n=100, nms_thresh=0.5,
-                                  detections_per_img=40, box_coder=BoxCoder(WEIGHTS))
+    post = RetinaNetPostProcessor(
+        score_thresh=0.3, pre_nms_top_n=100, nms_thresh=0.5, detections_per_img=40, box_coder=BoxCoder(WEIGHTS)
+    )
     results = post(anchors, cls, reg, sizes)
     coder = TVBoxCoder(WEIGHTS)
     for i, (h, w) in enumerate(sizes):

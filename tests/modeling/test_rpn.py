@@ -4,8 +4,7 @@ import torch.nn.functional as F
 from torchvision.models.detection._utils import BoxCoder as TVBoxCoder
 from torchvision.ops import box_iou, clip_boxes_to_image, nms
 
-from maskrcnn_benchmark.modeling.balanced_positive_negative_sampler import (
-    BalancedPositiveNegativeSampler)
+from maskrcnn_benchmark.modeling.balanced_positive_negative_sampler import BalancedPositiveNegativeSampler
 from maskrcnn_benchmark.modeling.box_coder import BoxCoder
 from maskrcnn_benchmark.modeling.matcher import Matcher
 from maskrcnn_benchmark.modeling.rpn.inference import RPNPostProcessor
@@ -22,8 +21,7 @@ def _random_level(num_images, num_anchors, extent, g):
     return anchors, logits, deltas
 
 
-def _reference_proposals(anchors, logits, deltas, image_sizes, pre, post, fpn_post, thresh,
-                         min_size):
+def _reference_proposals(anchors, logits, deltas, image_sizes, pre, post, fpn_post, thresh, min_size):
     """maskrcnn-benchmark's order of work with torchvision pieces: per image and level top-k,
     decode, clip, remove small, NMS, keep `post`; then the best `fpn_post` over levels."""
     coder = TVBoxCoder((1.0, 1.0, 1.0, 1.0))
@@ -51,11 +49,9 @@ def test_post_processor_per_image_matches_reference(pre, post, fpn_post, min_siz
     levels = [_random_level(2, n, 100, g) for n in (300, 80, 20)]
     anchors, logits, deltas = (list(t) for t in zip(*levels))
     image_sizes = [(90, 100), (70, 64)]
-    selector = RPNPostProcessor(pre, post, 0.7, min_size, BoxCoder((1.0, 1.0, 1.0, 1.0)),
-                                fpn_post_nms_top_n=fpn_post)
+    selector = RPNPostProcessor(pre, post, 0.7, min_size, BoxCoder((1.0, 1.0, 1.0, 1.0)), fpn_post_nms_top_n=fpn_post)
     proposals = selector(anchors, logits, deltas, image_sizes)
-    expected = _reference_proposals(anchors, logits, deltas, image_sizes, pre, post, fpn_post,
-                                    0.7, min_size)
+    expected = _reference_proposals(anchors, logits, deltas, image_sizes, pre, post, fpn_post, 0.7, min_size)
     for p, (boxes, scores), (h, w) in zip(proposals, expected, image_sizes):
         assert p.size == (w, h) and p.mode == "xyxy"
         torch.testing.assert_close(p.bbox, boxes)
@@ -69,20 +65,22 @@ def test_post_processor_per_batch_top_n_and_gt_added():
     logits[1] -= 3.0  # image 1 scores lower: a batch-wide top-N favours image 0
     sizes = [(100, 100), (100, 100)]
     per_image = RPNPostProcessor(200, 200, 0.7, 0, BoxCoder((1.0,) * 4), fpn_post_nms_top_n=30)
-    per_batch = RPNPostProcessor(200, 200, 0.7, 0, BoxCoder((1.0,) * 4), fpn_post_nms_top_n=30,
-                                 fpn_post_nms_per_batch=True)
+    per_batch = RPNPostProcessor(
+        200, 200, 0.7, 0, BoxCoder((1.0,) * 4), fpn_post_nms_top_n=30, fpn_post_nms_per_batch=True
+    )
     a = per_image([anchors], [logits], [deltas], sizes)
     b = per_batch([anchors], [logits], [deltas], sizes)
     assert [len(p) for p in a] == [30, 30]
     assert sum(len(p) for p in b) == 30 and len(b[0]) > len(b[1])
     # the batch-wide top 30 scores, each image's share a prefix of its own ranking
     full = RPNPostProcessor(200, 200, 0.7, 0, BoxCoder((1.0,) * 4), fpn_post_nms_top_n=200)(
-        [anchors], [logits], [deltas], sizes)
+        [anchors], [logits], [deltas], sizes
+    )
     best = torch.cat([p.get_field("objectness") for p in full]).sort(descending=True).values[:30]
     got = torch.cat([p.get_field("objectness") for p in b]).sort(descending=True).values
     torch.testing.assert_close(got, best)
     for p, f in zip(b, full):
-        torch.testing.assert_close(p.bbox, f.bbox[:len(p)])
+        torch.testing.assert_close(p.bbox, f.bbox[: len(p)])
 
     target = BoxList(torch.tensor([[1.0, 2, 30, 40]]), (100, 100))
     empty = BoxList(torch.zeros(0, 4), (100, 100))
@@ -93,13 +91,16 @@ def test_post_processor_per_batch_top_n_and_gt_added():
 
 
 def _loss(straddle=-1, batch=256):
-    return RPNLossComputation(Matcher(0.7, 0.3, True), BalancedPositiveNegativeSampler(batch, 0.5),
-                              BoxCoder((1.0, 1.0, 1.0, 1.0)), straddle_thresh=straddle)
+    return RPNLossComputation(
+        Matcher(0.7, 0.3, True),
+        BalancedPositiveNegativeSampler(batch, 0.5),
+        BoxCoder((1.0, 1.0, 1.0, 1.0)),
+        straddle_thresh=straddle,
+    )
 
 
 def test_rpn_loss_by_hand():
-    anchors = torch.tensor([[0.0, 0, 10, 10], [2, 2, 12, 12], [20, 20, 30, 30], [50, 50, 60, 60],
-                            [0, 0, 12, 12]])
+    anchors = torch.tensor([[0.0, 0, 10, 10], [2, 2, 12, 12], [20, 20, 30, 30], [50, 50, 60, 60], [0, 0, 12, 12]])
     gt = BoxList(torch.tensor([[0.0, 0, 10, 11]]), (64, 64))
     gt.add_field("labels", torch.tensor([1]))
     logits = torch.tensor([[2.0, -1.0, 0.5, -2.0, 0.3]], requires_grad=True)

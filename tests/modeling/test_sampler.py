@@ -1,7 +1,6 @@
 import torch
 
-from maskrcnn_benchmark.modeling.balanced_positive_negative_sampler import (
-    BalancedPositiveNegativeSampler)
+from maskrcnn_benchmark.modeling.balanced_positive_negative_sampler import BalancedPositiveNegativeSampler
 
 
 def test_proportions_and_fill_with_negatives():

@@ -19,14 +19,11 @@ def test_presets_match_the_paper():
     assert NUM_CHOICES == 4
     assert CHOICE_NAMES == ("shufflenet_3x3", "shufflenet_5x5", "shufflenet_7x7", "xception_3x3")
     s = SIZES["300M"]
-    assert (s.blocks_per_stage, s.stem_channels, s.stage_channels) == ((4, 4, 8, 4), 16,
-                                                                       (64, 160, 320, 640))
+    assert (s.blocks_per_stage, s.stem_channels, s.stage_channels) == ((4, 4, 8, 4), 16, (64, 160, 320, 640))
     s = SIZES["1.3G"]
-    assert (s.blocks_per_stage, s.stem_channels, s.stage_channels) == ((8, 8, 16, 8), 48,
-                                                                       (96, 240, 480, 960))
+    assert (s.blocks_per_stage, s.stem_channels, s.stage_channels) == ((8, 8, 16, 8), 48, (96, 240, 480, 960))
     s = SIZES["3.8G"]
-    assert (s.blocks_per_stage, s.stem_channels, s.stage_channels) == ((8, 8, 16, 8), 72,
-                                                                       (172, 432, 864, 1728))
+    assert (s.blocks_per_stage, s.stem_channels, s.stage_channels) == ((8, 8, 16, 8), 72, (172, 432, 864, 1728))
     assert SIZES["300M"].num_blocks == 20 and SIZES["3.8G"].num_blocks == 40
     assert SIZES["300M"].stage_ends == (3, 7, 15, 19)
     specs = SIZES["300M"].block_specs()
@@ -40,18 +37,21 @@ def test_unknown_size():
         get_search_space("600M")
 
 
-@pytest.mark.parametrize("value", [
-    FPN_300M,
-    ",".join(FPN_300M),
-    " 2, 1, 2, 0, 2, 1, 1, 2, 3, 3, 1, 3, 0, 0, 3, 1, 3, 1, 3, 2 ",
-    "[2,1,2,0,2,1,1,2,3,3,1,3,0,0,3,1,3,1,3,2]",
-    [int(c) for c in FPN_300M],
-    tuple(int(c) for c in FPN_300M),
-    np.array([int(c) for c in FPN_300M]),
-    torch.tensor([int(c) for c in FPN_300M]),
-    "FPN-300M",
-    "DETNAS-COCO-FPN-300M",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        FPN_300M,
+        ",".join(FPN_300M),
+        " 2, 1, 2, 0, 2, 1, 1, 2, 3, 3, 1, 3, 0, 0, 3, 1, 3, 1, 3, 2 ",
+        "[2,1,2,0,2,1,1,2,3,3,1,3,0,0,3,1,3,1,3,2]",
+        [int(c) for c in FPN_300M],
+        tuple(int(c) for c in FPN_300M),
+        np.array([int(c) for c in FPN_300M]),
+        torch.tensor([int(c) for c in FPN_300M]),
+        "FPN-300M",
+        "DETNAS-COCO-FPN-300M",
+    ],
+)
 def test_parse_arch_forms(value):
     arch = parse_arch(value, "300M")
     assert arch == tuple(int(c) for c in FPN_300M)

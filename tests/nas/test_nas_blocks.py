@@ -13,8 +13,7 @@ from maskrcnn_benchmark.modeling.backbone.detnas import (
 
 
 @pytest.mark.parametrize("choice", range(4))
-@pytest.mark.parametrize("stride,in_ch,out_ch,hw", [(2, 16, 64, (15, 20)), (1, 64, 64, (15, 20)),
-                                                    (2, 64, 160, (8, 8))])
+@pytest.mark.parametrize("stride,in_ch,out_ch,hw", [(2, 16, 64, (15, 20)), (1, 64, 64, (15, 20)), (2, 64, 160, (8, 8))])
 def test_block_output_shape(choice, stride, in_ch, out_ch, hw):
     block = make_choice_block(choice, in_ch, out_ch, stride)
     assert isinstance(block, XceptionBlock if choice == 3 else ShuffleBlock)
@@ -84,8 +83,7 @@ def test_body_outputs_at_strides_4_to_32():
     body = DetNASBody("300M", "FPN-300M")
     assert body.stage_out_channels == (64, 160, 320, 640)
     outs = body(torch.randn(1, 3, 64, 96))
-    assert [tuple(o.shape) for o in outs] == [(1, 64, 16, 24), (1, 160, 8, 12), (1, 320, 4, 6),
-                                              (1, 640, 2, 3)]
+    assert [tuple(o.shape) for o in outs] == [(1, 64, 16, 24), (1, 160, 8, 12), (1, 320, 4, 6), (1, 640, 2, 3)]
     assert not any(isinstance(m, nn.MaxPool2d) for m in body.modules())
 
 
@@ -116,8 +114,7 @@ def test_init_follows_shufflenetv2():
 def test_norm_kinds(norm):
     body = DetNASBody("300M", "FPN-300M", norm=norm)
     kind = type(make_norm(norm, 8))  # the layers package decides which class SyncBN is
-    norms = [m for m in body.modules() if isinstance(m, (nn.modules.batchnorm._BatchNorm,
-                                                          FrozenBatchNorm2d))]
+    norms = [m for m in body.modules() if isinstance(m, (nn.modules.batchnorm._BatchNorm, FrozenBatchNorm2d))]
     assert len(norms) == sum(isinstance(m, nn.Conv2d) for m in body.modules())
     assert all(type(m) is kind for m in norms)
     outs = body.train()(torch.randn(2, 3, 32, 32))  # SyncBN acts as BN outside a process group

@@ -47,6 +47,7 @@ def test_recalibrated_stats_are_exact_over_unequal_batches():
             seen_modes[name] = m.training
             seen_modes["drop"] = net.drop.training
             seen_modes["conv1"] = net.conv1.training
+
         return hook
 
     handles = [getattr(net, n).register_forward_pre_hook(capture(n)) for n in captured]
@@ -60,8 +61,7 @@ def test_recalibrated_stats_are_exact_over_unequal_batches():
         bn = getattr(net, name)
         x = torch.cat([t.transpose(0, 1).reshape(t.shape[1], -1) for t in xs], dim=1)  # [C, n]
         assert torch.allclose(bn.running_mean.double(), x.mean(1), rtol=1e-6, atol=1e-7)
-        assert torch.allclose(bn.running_var.double(), x.var(1, unbiased=True), rtol=1e-6,
-                              atol=1e-7)
+        assert torch.allclose(bn.running_var.double(), x.var(1, unbiased=True), rtol=1e-6, atol=1e-7)
         assert int(bn.num_batches_tracked) == 4
     assert {name: m.training for name, m in net.named_modules()} == modes
     for k, v in net.frozen.state_dict().items():

@@ -1,4 +1,5 @@
 """The DETNAS-* detector backbones built from a config."""
+
 import pytest
 import torch
 
@@ -9,15 +10,17 @@ from maskrcnn_benchmark.nas import arch_to_str
 
 
 def build(name, *opts):
-    cfg = load_config("", ["MODEL.BACKBONE.CONV_BODY", name, "MODEL.BACKBONE.FREEZE_CONV_BODY_AT",
-                           0, *opts])
+    cfg = load_config("", ["MODEL.BACKBONE.CONV_BODY", name, "MODEL.BACKBONE.FREEZE_CONV_BODY_AT", 0, *opts])
     return BACKBONES[name](cfg)
 
 
-@pytest.mark.parametrize("name,arch", [
-    ("DETNAS-COCO-FPN-300M", "21202112331300313132"),
-    ("DETNAS-COCO-RetinaNet-300M", "23113213311133203333"),
-])
+@pytest.mark.parametrize(
+    "name,arch",
+    [
+        ("DETNAS-COCO-FPN-300M", "21202112331300313132"),
+        ("DETNAS-COCO-RetinaNet-300M", "23113213311133203333"),
+    ],
+)
 def test_fixed_backbones_use_the_released_arch(name, arch):
     torch.manual_seed(0)
     bb = build(name)
@@ -33,8 +36,7 @@ def test_fixed_backbones_use_the_released_arch(name, arch):
 
 
 def test_bigger_presets_register_with_their_widths():
-    for name, size, c5 in [("DETNAS-COCO-FPN-1.3G", "1.3G", 960),
-                           ("DETNAS-COCO-FPN-3.8G", "3.8G", 1728)]:
+    for name, size, c5 in [("DETNAS-COCO-FPN-1.3G", "1.3G", 960), ("DETNAS-COCO-FPN-3.8G", "3.8G", 1728)]:
         with torch.device("meta"):
             bb = build(name)
         assert bb.body.size == size and bb.body.stage_out_channels[-1] == c5
@@ -64,13 +66,20 @@ def test_arch_override_and_errors():
 
 
 def test_norm_and_freeze_from_config():
-    cfg = load_config("", ["MODEL.BACKBONE.CONV_BODY", "DETNAS-COCO-FPN-300M",
-                           "MODEL.BACKBONE.NORM", "FrozenBN",
-                           "MODEL.BACKBONE.FREEZE_CONV_BODY_AT", 2])
+    cfg = load_config(
+        "",
+        [
+            "MODEL.BACKBONE.CONV_BODY",
+            "DETNAS-COCO-FPN-300M",
+            "MODEL.BACKBONE.NORM",
+            "FrozenBN",
+            "MODEL.BACKBONE.FREEZE_CONV_BODY_AT",
+            2,
+        ],
+    )
     bb = BACKBONES["DETNAS-COCO-FPN-300M"](cfg)
     assert bb.body.norm == "FrozenBN"
-    frozen = {n.split(".")[0] + "." + n.split(".")[1] for n, p in bb.body.named_parameters()
-              if not p.requires_grad}
+    frozen = {n.split(".")[0] + "." + n.split(".")[1] for n, p in bb.body.named_parameters() if not p.requires_grad}
     assert frozen == {"stem.0", "blocks.0", "blocks.1", "blocks.2", "blocks.3"}
     with pytest.raises(ValueError, match="freeze_at"):
         DetNASBody("300M", "FPN-300M", freeze_at=6)

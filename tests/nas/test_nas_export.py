@@ -33,9 +33,15 @@ def test_fixed_roundtrip_and_meta(tmp_path):
     meta = export_backbone(path, src.state_dict(), "300M", ARCH, {"top1": 0.5, "iters": 10})
     raw = torch.load(path, weights_only=True)
     assert raw["meta"] == meta
-    assert meta == {"kind": "detnas_backbone", "format_version": 1, "size": "300M",
-                    "arch": "21202112331300313132", "channel_split": CHANNEL_SPLIT,
-                    "top1": 0.5, "iters": 10}
+    assert meta == {
+        "kind": "detnas_backbone",
+        "format_version": 1,
+        "size": "300M",
+        "arch": "21202112331300313132",
+        "channel_split": CHANNEL_SPLIT,
+        "top1": 0.5,
+        "iters": 10,
+    }
     torch.manual_seed(2)
     dst = DetNASBody("300M", ARCH)
     assert load_backbone_weights(dst, str(path)) == meta
@@ -87,8 +93,7 @@ def test_missing_key_is_an_error(tmp_path):
 def test_wrong_shape_is_an_error(tmp_path):
     state = DetNASBody("300M", ARCH).state_dict()
     state["stem.0.weight"] = torch.zeros(16, 3, 5, 5)
-    with pytest.raises(BackboneWeightsError,
-                       match=r"shape mismatch: stem\.0\.weight \(file \(16, 3, 5, 5\), body"):
+    with pytest.raises(BackboneWeightsError, match=r"shape mismatch: stem\.0\.weight \(file \(16, 3, 5, 5\), body"):
         load_backbone_weights(DetNASBody("300M", ARCH), _export(tmp_path, state))
 
 

@@ -8,8 +8,12 @@ from torch import nn
 from maskrcnn_benchmark.modeling.backbone.detnas import DetNASBody
 from maskrcnn_benchmark.nas import SIZES, count_flops, flops_range, flops_table
 
-RELEASED = [("300M", "FPN-300M", 270e6, 330e6), ("300M", "RetinaNet-300M", 270e6, 330e6),
-            ("1.3G", "FPN-1.3G", 1.2e9, 1.4e9), ("3.8G", "FPN-3.8G", 3.6e9, 4.1e9)]
+RELEASED = [
+    ("300M", "FPN-300M", 270e6, 330e6),
+    ("300M", "RetinaNet-300M", 270e6, 330e6),
+    ("1.3G", "FPN-1.3G", 1.2e9, 1.4e9),
+    ("3.8G", "FPN-3.8G", 3.6e9, 4.1e9),
+]
 
 
 def hook_count(size, arch, hw):

@@ -58,8 +58,7 @@ def test_flops_bins_hit_uniformly(size):
     assert chi_square(counts) < 29.0, counts
     # a plain uniform draw would pile up in the middle bins
     plain = UniformPathSampler(size, seed=3)
-    plain_counts = np.bincount([s.bin_of(count_flops(size, plain.sample(i))) for i in range(n)],
-                               minlength=8)
+    plain_counts = np.bincount([s.bin_of(count_flops(size, plain.sample(i))) for i in range(n)], minlength=8)
     assert chi_square(plain_counts) > 100
 
 

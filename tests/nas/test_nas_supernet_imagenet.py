@@ -1,4 +1,5 @@
 """Supernet-ImageNet/train.py end to end on a tiny generated ImageFolder (subprocesses, CPU)."""
+
 import json
 import os
 import subprocess
@@ -33,20 +34,40 @@ def _write_random_image_folder(root, num_classes, train_per_class, val_per_class
 def tiny_imagefolder(tmp_path_factory):
     root = str(tmp_path_factory.mktemp("tiny_cls"))
     try:
-        from maskrcnn_benchmark.data.datasets.synthetic_classification import (
-            make_classification_dataset)
+        from maskrcnn_benchmark.data.datasets.synthetic_classification import make_classification_dataset
     except ImportError:  # the data package's generator is optional here
         _write_random_image_folder(root, 4, 12, 4, 32, seed=0)
     else:
-        make_classification_dataset(root, num_classes=4, train_per_class=12, val_per_class=4,
-                                    image_size=32, seed=0)
+        make_classification_dataset(root, num_classes=4, train_per_class=12, val_per_class=4, image_size=32, seed=0)
     return root
 
 
 def run_train(data, out, *args, check=True):
-    cmd = [sys.executable, TRAIN, "--data", data, "--output-dir", str(out), "--size", "300M",
-           "--batch-size", "8", "--input-size", "32", "--workers", "0", "--threads", "1",
-           "--lr", "0.1", "--log-interval", "1", "--val-batch-size", "8", *map(str, args)]
+    cmd = [
+        sys.executable,
+        TRAIN,
+        "--data",
+        data,
+        "--output-dir",
+        str(out),
+        "--size",
+        "300M",
+        "--batch-size",
+        "8",
+        "--input-size",
+        "32",
+        "--workers",
+        "0",
+        "--threads",
+        "1",
+        "--lr",
+        "0.1",
+        "--log-interval",
+        "1",
+        "--val-batch-size",
+        "8",
+        *map(str, args),
+    ]
     env = dict(os.environ, OMP_NUM_THREADS="1")
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     if check and proc.returncode != 0:
@@ -62,8 +83,20 @@ def load(path):
 def test_supernet_run_resumes_exactly_and_exports(tiny_imagefolder, tmp_path):
     straight, split = tmp_path / "straight", tmp_path / "split"
     export = tmp_path / "supernet_export.pth"
-    run_train(tiny_imagefolder, straight, "--total-iters", 4, "--eval-interval", 0,
-              "--eval-paths", 1, "--bn-recal-batches", 1, "--export", export)
+    run_train(
+        tiny_imagefolder,
+        straight,
+        "--total-iters",
+        4,
+        "--eval-interval",
+        0,
+        "--eval-paths",
+        1,
+        "--bn-recal-batches",
+        1,
+        "--export",
+        export,
+    )
     run_train(tiny_imagefolder, split, "--total-iters", 4, "--stop-at", 2, "--eval-interval", -1)
     mid = load(split / "checkpoint_last.pth")
     assert mid["iteration"] == 2
@@ -101,14 +134,20 @@ def test_supernet_run_resumes_exactly_and_exports(tiny_imagefolder, tmp_path):
 
 def test_fixed_run_evaluates_and_exports_with_the_cli(tiny_imagefolder, tmp_path):
     out = tmp_path / "fixed"
-    run_train(tiny_imagefolder, out, "--mode", "fixed", "--arch", "RetinaNet-300M",
-              "--total-iters", 2, "--eval-interval", 0)
+    run_train(
+        tiny_imagefolder, out, "--mode", "fixed", "--arch", "RetinaNet-300M", "--total-iters", 2, "--eval-interval", 0
+    )
     ckpt = load(out / "checkpoint_last.pth")
     assert ckpt["meta"]["arch"] == "23113213311133203333"
     assert not any(k.startswith("body.blocks.0.0.") for k in ckpt["model"])  # not a supernet
     export = tmp_path / "fixed_export.pth"
-    proc = subprocess.run([sys.executable, EXPORT, str(out / "checkpoint_last.pth"), "--output",
-                           str(export)], cwd=REPO, capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, EXPORT, str(out / "checkpoint_last.pth"), "--output", str(export)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     body = DetNASBody("300M", "RetinaNet-300M")
     load_backbone_weights(body, export)
@@ -148,9 +187,16 @@ def test_argument_errors(tmp_path, capsys):
     assert args.arch == parse_arch("FPN-300M", "300M")
     # the recipe defaults
     args = train.get_args(base)
-    assert (args.batch_size, args.total_iters, args.lr, args.momentum, args.wd,
-            args.label_smoothing, args.input_size, args.flops_bins) == (
-                1024, 300000, 0.5, 0.9, 4e-5, 0.1, 224, 10)
+    assert (
+        args.batch_size,
+        args.total_iters,
+        args.lr,
+        args.momentum,
+        args.wd,
+        args.label_smoothing,
+        args.input_size,
+        args.flops_bins,
+    ) == (1024, 300000, 0.5, 0.9, 4e-5, 0.1, 224, 10)
     with pytest.raises(FileNotFoundError, match="no 'train' folder"):
         train.image_folder(str(tmp_path / "nowhere"), "train")
 
@@ -187,12 +233,45 @@ def test_torchrun_two_cpu_processes(tiny_imagefolder, tmp_path):
     set sharded and summed, BN recalibrated identically on both ranks."""
     out = tmp_path / "ddp"
     env = dict(os.environ, OMP_NUM_THREADS="1", NGPUS="0", PYTHON=sys.executable)
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           TRAIN, "--device", "cpu", "--data", tiny_imagefolder, "--output-dir", str(out),
-           "--batch-size", "8", "--input-size", "32", "--workers", "0", "--threads", "1",
-           "--total-iters", "3", "--norm", "SyncBN", "--lr", "0.1", "--log-interval", "1",
-           "--eval-interval", "0", "--eval-paths", "1", "--bn-recal-batches", "1",
-           "--val-batch-size", "4"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        TRAIN,
+        "--device",
+        "cpu",
+        "--data",
+        tiny_imagefolder,
+        "--output-dir",
+        str(out),
+        "--batch-size",
+        "8",
+        "--input-size",
+        "32",
+        "--workers",
+        "0",
+        "--threads",
+        "1",
+        "--total-iters",
+        "3",
+        "--norm",
+        "SyncBN",
+        "--lr",
+        "0.1",
+        "--log-interval",
+        "1",
+        "--eval-interval",
+        "0",
+        "--eval-paths",
+        "1",
+        "--bn-recal-batches",
+        "1",
+        "--val-batch-size",
+        "4",
+    ]
     proc = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     ckpt = load(out / "checkpoint_last.pth")
@@ -204,8 +283,13 @@ def test_torchrun_two_cpu_processes(tiny_imagefolder, tmp_path):
 
 def test_launch_script_forwards_arguments(tmp_path):
     env = dict(os.environ, NGPUS="0", PYTHON=sys.executable)
-    proc = subprocess.run(["bash", os.path.join(REPO, "scripts", "run_supernet_imagenet.sh"),
-                           "--help"], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        ["bash", os.path.join(REPO, "scripts", "run_supernet_imagenet.sh"), "--help"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     assert "--flops-bins" in proc.stdout

@@ -1,4 +1,5 @@
 """One-shot training steps: only the sampled path moves, in one process and under DDP."""
+
 import os
 
 import torch
@@ -72,8 +73,7 @@ def test_sgd_steps_leave_unsampled_choices_bitwise_unchanged():
 
 def _ddp_worker(rank, world_size, init_file, result_dir):
     torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank,
-                            world_size=world_size)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=world_size)
     try:
         torch.manual_seed(0)  # same initial weights on both ranks
         sn = DetNASSupernet("300M").train()
@@ -95,17 +95,17 @@ def _ddp_worker(rank, world_size, init_file, result_dir):
                 if c != paths[-1][i]:
                     assert all(p.grad is None for p in block.parameters()), (i, c)
         # parameters only: BN running statistics are per-rank (DDP re-broadcasts them each forward)
-        torch.save({"paths": paths,
-                    "params": {k: v.detach().clone() for k, v in sn.named_parameters()}},
-                   os.path.join(result_dir, f"rank{rank}.pth"))
+        torch.save(
+            {"paths": paths, "params": {k: v.detach().clone() for k, v in sn.named_parameters()}},
+            os.path.join(result_dir, f"rank{rank}.pth"),
+        )
     finally:
         dist.destroy_process_group()
 
 
 def test_ddp_two_process_gloo_step(tmp_path):
     world_size = 2
-    mp.spawn(_ddp_worker, args=(world_size, str(tmp_path / "init"), str(tmp_path)),
-             nprocs=world_size, join=True)
+    mp.spawn(_ddp_worker, args=(world_size, str(tmp_path / "init"), str(tmp_path)), nprocs=world_size, join=True)
     r0 = torch.load(tmp_path / "rank0.pth", weights_only=True)
     r1 = torch.load(tmp_path / "rank1.pth", weights_only=True)
     # rank 0's paths everywhere, and the replicas stayed identical

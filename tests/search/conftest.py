@@ -1,6 +1,7 @@
 """Fixtures of the search tests: experiments on the real RabbitMQ broker (in the session's own vhost, see
 tests/conftest.py; the shared broker is never stopped or reconfigured), evaluation servers as processes.
 Tests that restart a broker or change its settings start one of their own (broker_testing.OwnBroker)."""
+
 import uuid
 
 import pytest

@@ -1,5 +1,6 @@
 """Helpers of the search tests (the fixtures in conftest.py use them): broker checks, evaluation
 servers as processes, small search configs, the master in a thread."""
+
 import collections
 import os
 import signal
@@ -12,8 +13,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def child_env(amqp_url):
-    env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               DETNAS_AMQP_URL=amqp_url, PYTHONUNBUFFERED="1")
+    env = dict(
+        os.environ,
+        PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        DETNAS_AMQP_URL=amqp_url,
+        PYTHONUNBUFFERED="1",
+    )
     return env
 
 
@@ -27,10 +32,24 @@ class Servers:
 
     def start(self, experiment, output_dir, *args, reconnect_max_s=1.0):
         log = open(self.tmp_path / f"server{len(self.procs)}.log", "w")
-        cmd = [sys.executable, "-m", "distributed_arch_search.test_server", "--experiment", experiment,
-               "--output-dir", str(output_dir), "--amqp-url", self.amqp_url,
-               "--reconnect-max-s", str(reconnect_max_s), "--progress-s", "0.5", "--evaluator", "synthetic",
-               *args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "distributed_arch_search.test_server",
+            "--experiment",
+            experiment,
+            "--output-dir",
+            str(output_dir),
+            "--amqp-url",
+            self.amqp_url,
+            "--reconnect-max-s",
+            str(reconnect_max_s),
+            "--progress-s",
+            "0.5",
+            "--evaluator",
+            "synthetic",
+            *args,
+        ]
         p = subprocess.Popen(cmd, cwd=REPO, env=child_env(self.amqp_url), stdout=log, stderr=subprocess.STDOUT)
         self.procs.append(p)
         return p
@@ -49,13 +68,22 @@ class Servers:
 
 def search_opts(experiment, output_dir, amqp_url=None, **overrides):
     """KEY VALUE overrides of a small, fast search with the toy linear FLOPs model."""
-    opts = {"EXPERIMENT": experiment, "OUTPUT_DIR": str(output_dir),
-            "SPACE.FLOPS_MODEL": "linear",
-            "EVOLUTION.POPULATION_SIZE": 8, "EVOLUTION.NUM_GENERATIONS": 2, "EVOLUTION.NUM_PARENTS": 4,
-            "EVOLUTION.NUM_MUTANTS": 3, "EVOLUTION.NUM_CROSSOVERS": 3,
-            "MASTER.PLOT_EACH_GENERATION": False, "MASTER.PROGRESS_BAR": "off",
-            "MASTER.POLL_INTERVAL_S": 0.2, "MASTER.SERVER_LOST_S": 6.0,
-            "TRANSPORT.RECONNECT_INITIAL_S": 0.2, "TRANSPORT.RECONNECT_MAX_S": 1.0}
+    opts = {
+        "EXPERIMENT": experiment,
+        "OUTPUT_DIR": str(output_dir),
+        "SPACE.FLOPS_MODEL": "linear",
+        "EVOLUTION.POPULATION_SIZE": 8,
+        "EVOLUTION.NUM_GENERATIONS": 2,
+        "EVOLUTION.NUM_PARENTS": 4,
+        "EVOLUTION.NUM_MUTANTS": 3,
+        "EVOLUTION.NUM_CROSSOVERS": 3,
+        "MASTER.PLOT_EACH_GENERATION": False,
+        "MASTER.PROGRESS_BAR": "off",
+        "MASTER.POLL_INTERVAL_S": 0.2,
+        "MASTER.SERVER_LOST_S": 6.0,
+        "TRANSPORT.RECONNECT_INITIAL_S": 0.2,
+        "TRANSPORT.RECONNECT_MAX_S": 1.0,
+    }
     if amqp_url:
         opts.update({"TRANSPORT.BACKEND": "rabbitmq", "TRANSPORT.AMQP_URL": amqp_url})
     opts.update({k.replace("__", "."): v for k, v in overrides.items()})

@@ -1,5 +1,6 @@
 """The real evaluator: a tiny supernet fine-tuned on shapes, evaluated path by path (BN
 recalibration + bbox AP), alone and inside a whole local-backend search."""
+
 import argparse
 import json
 import os
@@ -15,24 +16,46 @@ from maskrcnn_benchmark.data.datasets.synthetic_shapes import make_shapes_datase
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 CONFIG = os.path.join(REPO, "configs/quick_schedules/e2e_faster_rcnn_detnas_fpn_300M_search_shapes.yaml")
 OPTS = [
-    "INPUT.MIN_SIZE_TRAIN", "(64,)", "INPUT.MAX_SIZE_TRAIN", "96", "INPUT.MIN_SIZE_TEST", "64",
-    "INPUT.MAX_SIZE_TEST", "96", "DATALOADER.NUM_WORKERS", "0", "TEST.IMS_PER_BATCH", "4",
-    "MODEL.RPN.PRE_NMS_TOP_N_TEST", "100", "MODEL.RPN.POST_NMS_TOP_N_TEST", "50",
-    "MODEL.RPN.FPN_POST_NMS_TOP_N_TEST", "50", "NAS.BN_RECAL_IMAGES", "16",
-    "NAS.BN_RECAL_BATCH", "8",
+    "INPUT.MIN_SIZE_TRAIN",
+    "(64,)",
+    "INPUT.MAX_SIZE_TRAIN",
+    "96",
+    "INPUT.MIN_SIZE_TEST",
+    "64",
+    "INPUT.MAX_SIZE_TEST",
+    "96",
+    "DATALOADER.NUM_WORKERS",
+    "0",
+    "TEST.IMS_PER_BATCH",
+    "4",
+    "MODEL.RPN.PRE_NMS_TOP_N_TEST",
+    "100",
+    "MODEL.RPN.POST_NMS_TOP_N_TEST",
+    "50",
+    "MODEL.RPN.FPN_POST_NMS_TOP_N_TEST",
+    "50",
+    "NAS.BN_RECAL_IMAGES",
+    "16",
+    "NAS.BN_RECAL_BATCH",
+    "8",
 ]
 RELEASED = (2, 1, 2, 0, 2, 1, 1, 2, 3, 3, 1, 3, 0, 0, 3, 1, 3, 1, 3, 2)
 OTHER = (0,) * 20
 
 
 def _env(datasets):
-    return dict(os.environ, DETNAS_DATASETS=datasets, OMP_NUM_THREADS="1",
-                PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    return dict(
+        os.environ,
+        DETNAS_DATASETS=datasets,
+        OMP_NUM_THREADS="1",
+        PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    )
 
 
 def _run(args, datasets, timeout=600):
-    proc = subprocess.run([sys.executable, *args], cwd=REPO, env=_env(datasets),
-                          capture_output=True, text=True, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=REPO, env=_env(datasets), capture_output=True, text=True, timeout=timeout
+    )
     assert proc.returncode == 0, f"{args}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc
 
@@ -42,14 +65,40 @@ def supernet(tmp_path_factory):
     """(datasets root, checkpoint) of a 300M supernet detector fine-tuned for 80 steps."""
     root = tmp_path_factory.mktemp("detector_search")
     datasets = str(root / "datasets")
-    make_shapes_dataset(os.path.join(datasets, "shapes"), num_train=48, num_minival=4,
-                        num_search_val=12, image_size=64, seed=5)
+    make_shapes_dataset(
+        os.path.join(datasets, "shapes"), num_train=48, num_minival=4, num_search_val=12, image_size=64, seed=5
+    )
     out = root / "supernet"
-    _run(["tools/train_net.py", "--skip-test", "--config-file", CONFIG, *OPTS,
-          "SOLVER.MAX_ITER", "80", "SOLVER.IMS_PER_BATCH", "8", "SOLVER.BASE_LR", "0.04",
-          "SOLVER.WARMUP_ITERS", "10", "SOLVER.STEPS", "(70,)", "SOLVER.CHECKPOINT_PERIOD", "1000",
-          "MODEL.RPN.PRE_NMS_TOP_N_TRAIN", "100", "MODEL.RPN.FPN_POST_NMS_TOP_N_TRAIN", "50",
-          "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "16", "OUTPUT_DIR", str(out)], datasets)
+    _run(
+        [
+            "tools/train_net.py",
+            "--skip-test",
+            "--config-file",
+            CONFIG,
+            *OPTS,
+            "SOLVER.MAX_ITER",
+            "80",
+            "SOLVER.IMS_PER_BATCH",
+            "8",
+            "SOLVER.BASE_LR",
+            "0.04",
+            "SOLVER.WARMUP_ITERS",
+            "10",
+            "SOLVER.STEPS",
+            "(70,)",
+            "SOLVER.CHECKPOINT_PERIOD",
+            "1000",
+            "MODEL.RPN.PRE_NMS_TOP_N_TRAIN",
+            "100",
+            "MODEL.RPN.FPN_POST_NMS_TOP_N_TRAIN",
+            "50",
+            "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE",
+            "16",
+            "OUTPUT_DIR",
+            str(out),
+        ],
+        datasets,
+    )
     return datasets, str(out / "model_final.pth")
 
 
@@ -88,8 +137,7 @@ def test_evaluator_matches_a_direct_evaluation_and_is_repeatable(supernet, tmp_p
     assert first == again and 0.0 <= first["ap"] <= 1.0 and set(first) == {"ap", "ap50", "ap75"}
     assert _bn_buffers(ev.model).keys() == buffers.keys()
     assert all(torch.equal(v, buffers[k]) for k, v in _bn_buffers(ev.model).items())
-    assert other != first or any(
-        not torch.equal(v, buffers[k]) for k, v in _bn_buffers(ev.model).items())
+    assert other != first or any(not torch.equal(v, buffers[k]) for k, v in _bn_buffers(ev.model).items())
 
     # The same path evaluated by hand, from a fresh model and fresh loaders.
     cfg = resolve_num_classes(load_config(CONFIG, OPTS + ["MODEL.DEVICE", "cpu"]))
@@ -109,16 +157,49 @@ def test_evaluator_matches_a_direct_evaluation_and_is_repeatable(supernet, tmp_p
 def test_local_search_with_real_evaluations(supernet, tmp_path, monkeypatch):
     datasets, weights = supernet
     out = tmp_path / "search"
-    server_args = ["--evaluator", "detector", "--config-file", CONFIG, "--weights", weights,
-                   "--score-cache", str(tmp_path / "scores"), "--opts", *OPTS]
+    server_args = [
+        "--evaluator",
+        "detector",
+        "--config-file",
+        CONFIG,
+        "--weights",
+        weights,
+        "--score-cache",
+        str(tmp_path / "scores"),
+        "--opts",
+        *OPTS,
+    ]
 
     def search(folder):
-        return _run(["-m", "distributed_arch_search.search", "--experiment", "real", "--backend", "local",
-                     "--output-dir", str(folder), "EVOLUTION.POPULATION_SIZE", "4",
-                     "EVOLUTION.NUM_GENERATIONS", "2", "EVOLUTION.NUM_PARENTS", "2",
-                     "EVOLUTION.NUM_MUTANTS", "1", "EVOLUTION.NUM_CROSSOVERS", "1",
-                     "LOCAL.NUM_WORKERS", "2", "LOCAL.SERVER_ARGS", repr(server_args),
-                     "MASTER.PROGRESS_BAR", "off"], datasets)
+        return _run(
+            [
+                "-m",
+                "distributed_arch_search.search",
+                "--experiment",
+                "real",
+                "--backend",
+                "local",
+                "--output-dir",
+                str(folder),
+                "EVOLUTION.POPULATION_SIZE",
+                "4",
+                "EVOLUTION.NUM_GENERATIONS",
+                "2",
+                "EVOLUTION.NUM_PARENTS",
+                "2",
+                "EVOLUTION.NUM_MUTANTS",
+                "1",
+                "EVOLUTION.NUM_CROSSOVERS",
+                "1",
+                "LOCAL.NUM_WORKERS",
+                "2",
+                "LOCAL.SERVER_ARGS",
+                repr(server_args),
+                "MASTER.PROGRESS_BAR",
+                "off",
+            ],
+            datasets,
+        )
 
     proc = search(out)
     summary = json.loads((out / "search_results.json").read_text())

@@ -1,11 +1,17 @@
 """The evolutionary algorithm alone: sizes, operators, limits, dedup, determinism, bounds, state."""
+
 import json
 import logging
 
 import pytest
 
 from maskrcnn_benchmark.nas.evolution import (
-    EvolutionConfig, EvolutionSearch, FailureOutcome, SearchSpaceExhausted, arch_key)
+    EvolutionConfig,
+    EvolutionSearch,
+    FailureOutcome,
+    SearchSpaceExhausted,
+    arch_key,
+)
 
 COSTS = (10, 20, 30, 40)  # toy FLOPs per block for choices 0..3
 
@@ -24,6 +30,7 @@ def make(num_blocks=20, max_flops=500, calls=None, **kw):
         if calls is not None:
             calls.append(arch)
         return toy_flops(arch)
+
     return EvolutionSearch(num_blocks, 4, flops, EvolutionConfig(max_flops=max_flops, **kw))
 
 
@@ -85,8 +92,9 @@ def test_crossover_children_take_each_gene_from_two_distinct_parents():
     run_generation(ea)
     parents = [a for a, _ in ea.top_k(10)]
     for child in ea.next_generation():
-        assert any(all(c in (x, y) for c, x, y in zip(child, p, q))
-                   for i, p in enumerate(parents) for q in parents[i + 1:])
+        assert any(
+            all(c in (x, y) for c, x, y in zip(child, p, q)) for i, p in enumerate(parents) for q in parents[i + 1 :]
+        )
 
 
 def test_failed_candidates_are_never_parents_and_stop_after_max_failures():
@@ -143,9 +151,14 @@ def test_impossible_flops_limit_is_bounded():
 
 
 def test_small_space_gives_smaller_generation_then_exhaustion(caplog):
-    ea = EvolutionSearch(3, 2, lambda a: 1.0,
-                         EvolutionConfig(population_size=5, num_mutants=2, num_crossovers=2,
-                                         num_parents=2, max_flops=10, max_draws_per_candidate=50))
+    ea = EvolutionSearch(
+        3,
+        2,
+        lambda a: 1.0,
+        EvolutionConfig(
+            population_size=5, num_mutants=2, num_crossovers=2, num_parents=2, max_flops=10, max_draws_per_candidate=50
+        ),
+    )
     run_generation(ea, score=lambda a: sum(a) * 0.1)
     with caplog.at_level(logging.WARNING, logger="maskrcnn_benchmark.nas.evolution"):
         second = ea.next_generation()
@@ -191,13 +204,16 @@ def test_state_refuses_a_different_config_but_allows_more_generations():
     assert not longer.finished and len(longer.next_generation()) == 50
 
 
-@pytest.mark.parametrize("kw, msg", [
-    (dict(population_size=0), "population_size"),
-    (dict(num_mutants=30, num_crossovers=30), "must not exceed"),
-    (dict(mutation_prob=1.5), "mutation_prob"),
-    (dict(max_flops=-1), "max_flops"),
-    (dict(max_flops=100, min_flops=200), "min_flops"),
-])
+@pytest.mark.parametrize(
+    "kw, msg",
+    [
+        (dict(population_size=0), "population_size"),
+        (dict(num_mutants=30, num_crossovers=30), "must not exceed"),
+        (dict(mutation_prob=1.5), "mutation_prob"),
+        (dict(max_flops=-1), "max_flops"),
+        (dict(max_flops=100, min_flops=200), "min_flops"),
+    ],
+)
 def test_config_validation(kw, msg):
     with pytest.raises(ValueError, match=msg):
         EvolutionConfig(**kw)
@@ -222,23 +238,32 @@ def test_initial_population_opens_generation_zero():
     gen = [arch_key(a) for a in ea.next_generation()]
     assert gen[:3] == given and len(gen) == 5 == len(set(gen))
     # Only the given ones: a fixed list to evaluate, e.g. by a ranking study.
-    fixed = make(max_flops=500, population_size=3, num_mutants=1, num_crossovers=1, num_generations=1, initial_population=given)
+    fixed = make(
+        max_flops=500, population_size=3, num_mutants=1, num_crossovers=1, num_generations=1, initial_population=given
+    )
     assert [arch_key(a) for a in fixed.next_generation()] == given
     for a in given:
         fixed.record(a, 0.1)
     assert fixed.finished
     # It survives the checkpoint round trip, and a resume with another list is refused.
     state = json.loads(json.dumps(ea.state_dict()))
-    make(max_flops=500, population_size=5, num_mutants=1, num_crossovers=1, initial_population=given).load_state_dict(state)
+    make(max_flops=500, population_size=5, num_mutants=1, num_crossovers=1, initial_population=given).load_state_dict(
+        state
+    )
     with pytest.raises(ValueError, match="initial_population"):
-        make(max_flops=500, population_size=5, num_mutants=1, num_crossovers=1, initial_population=given[:2]).load_state_dict(state)
+        make(
+            max_flops=500, population_size=5, num_mutants=1, num_crossovers=1, initial_population=given[:2]
+        ).load_state_dict(state)
 
 
-@pytest.mark.parametrize("given, msg", [
-    (["3" * 20], "outside"),  # 800 toy FLOPs > 500
-    (["0" * 19], "is not 20 digits"),
-    (["0" * 20, "0" * 20], "repeated"),
-])
+@pytest.mark.parametrize(
+    "given, msg",
+    [
+        (["3" * 20], "outside"),  # 800 toy FLOPs > 500
+        (["0" * 19], "is not 20 digits"),
+        (["0" * 20, "0" * 20], "repeated"),
+    ],
+)
 def test_initial_population_is_checked(given, msg):
     with pytest.raises(ValueError, match=msg):
         make(max_flops=500, population_size=5, num_mutants=1, num_crossovers=1, initial_population=given)

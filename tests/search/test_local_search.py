@@ -1,4 +1,5 @@
 """The local backend (no broker): a whole search, a worker killed mid-evaluation, the task timeout."""
+
 import collections
 import os
 import signal
@@ -19,8 +20,13 @@ def test_local_search(tmp_path, monkeypatch):
     plot = report.plot_progress
     monkeypatch.setattr(report, "plot_progress", lambda *a, **kw: (titles.append(kw["title"]), plot(*a, **kw)))
     out = tmp_path / "out"
-    cfg = make_cfg("local-test", out, TRANSPORT__BACKEND="local", LOCAL__NUM_WORKERS=2,
-                   LOCAL__SERVER_ARGS=synthetic("--delay", "0.02"))
+    cfg = make_cfg(
+        "local-test",
+        out,
+        TRANSPORT__BACKEND="local",
+        LOCAL__NUM_WORKERS=2,
+        LOCAL__SERVER_ARGS=synthetic("--delay", "0.02"),
+    )
     m = MasterThread(cfg)
     m.start()
     summary = m.result(120)
@@ -42,7 +48,7 @@ def test_local_search(tmp_path, monkeypatch):
     assert [c["candidate"] for c in curve] == list(range(1, 17))
     assert [c["arch"] for c in curve] == archs
     assert [c["ap"] for c in curve] == [r["ap"] for r in summary["results"]]
-    assert [c["best_ap"] for c in curve] == [max(c2["ap"] for c2 in curve[:i + 1]) for i in range(16)]
+    assert [c["best_ap"] for c in curve] == [max(c2["ap"] for c2 in curve[: i + 1]) for i in range(16)]
     assert os.listdir(out / "tensorboard"), "TensorBoard events beside the jsonl"
 
 
@@ -64,7 +70,10 @@ def test_search_curve_resumes_where_the_checkpoint_left_off(tmp_path):
     curves.close()
     curve = read_metrics(str(tmp_path))
     assert [(c["candidate"], c["arch"], c.get("ap"), c["best_ap"]) for c in curve] == [
-        (1, "1", 0.2, 0.2), (2, "2", None, 0.2), (3, "4", 0.3, 0.3)]
+        (1, "1", 0.2, 0.2),
+        (2, "2", None, 0.2),
+        (3, "4", 0.3, 0.3),
+    ]
 
 
 def test_local_backend_refuses_to_guess_the_evaluator(tmp_path):
@@ -81,19 +90,41 @@ def test_local_backend_refuses_to_guess_the_evaluator(tmp_path):
     with pytest.raises(SearchConfigError, match="names no evaluator.*LOCAL.SERVER_ARGS \"\\['--evaluator'"):
         SearchMaster.from_config(cfg).run()
     env = {k: v for k, v in os.environ.items() if k != "DETNAS_AMQP_URL"}
-    cli = subprocess.run([sys.executable, "-m", "distributed_arch_search.search", "--experiment", "x",
-                          "--output-dir", str(tmp_path / "b"), "SPACE.FLOPS_MODEL", "linear"], cwd=REPO, env=env,
-                         capture_output=True, text=True, timeout=120)
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "distributed_arch_search.search",
+            "--experiment",
+            "x",
+            "--output-dir",
+            str(tmp_path / "b"),
+            "SPACE.FLOPS_MODEL",
+            "linear",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert cli.returncode == 2 and "names no evaluator" in cli.stderr and "synthetic" in cli.stderr
     assert not (tmp_path / "b" / "search_results.json").exists()
 
 
 def test_local_worker_killed_mid_evaluation(tmp_path):
     out = tmp_path / "out"
-    cfg = make_cfg("local-kill", out, TRANSPORT__BACKEND="local", LOCAL__NUM_WORKERS=1,
-                   EVOLUTION__NUM_GENERATIONS=1, EVOLUTION__POPULATION_SIZE=3,
-                   EVOLUTION__NUM_MUTANTS=0, EVOLUTION__NUM_CROSSOVERS=0,
-                   LOCAL__SERVER_ARGS=synthetic("--delay", "0.5"))
+    cfg = make_cfg(
+        "local-kill",
+        out,
+        TRANSPORT__BACKEND="local",
+        LOCAL__NUM_WORKERS=1,
+        EVOLUTION__NUM_GENERATIONS=1,
+        EVOLUTION__POPULATION_SIZE=3,
+        EVOLUTION__NUM_MUTANTS=0,
+        EVOLUTION__NUM_CROSSOVERS=0,
+        LOCAL__SERVER_ARGS=synthetic("--delay", "0.5"),
+    )
     m = MasterThread(cfg)
     m.start()
     first = wait_for(lambda: read_evaluation_logs(out), 60, "the worker to start evaluating")[0]
@@ -107,10 +138,19 @@ def test_local_worker_killed_mid_evaluation(tmp_path):
 
 def test_task_timeout_reissues_and_counts_an_attempt(tmp_path):
     out = tmp_path / "out"
-    cfg = make_cfg("local-timeout", out, TRANSPORT__BACKEND="local", LOCAL__NUM_WORKERS=1,
-                   EVOLUTION__NUM_GENERATIONS=1, EVOLUTION__POPULATION_SIZE=1, EVOLUTION__NUM_PARENTS=1,
-                   EVOLUTION__NUM_MUTANTS=0, EVOLUTION__NUM_CROSSOVERS=0, MASTER__TASK_TIMEOUT_S=0.4,
-                   LOCAL__SERVER_ARGS=synthetic("--delay", "1.5"))
+    cfg = make_cfg(
+        "local-timeout",
+        out,
+        TRANSPORT__BACKEND="local",
+        LOCAL__NUM_WORKERS=1,
+        EVOLUTION__NUM_GENERATIONS=1,
+        EVOLUTION__POPULATION_SIZE=1,
+        EVOLUTION__NUM_PARENTS=1,
+        EVOLUTION__NUM_MUTANTS=0,
+        EVOLUTION__NUM_CROSSOVERS=0,
+        MASTER__TASK_TIMEOUT_S=0.4,
+        LOCAL__SERVER_ARGS=synthetic("--delay", "1.5"),
+    )
     m = MasterThread(cfg)
     m.start()
     summary = m.result(60)
@@ -126,12 +166,14 @@ def test_bad_worker_arguments_and_workers_dying_at_start_are_clear_errors(tmp_pa
     from distributed_arch_search.master import SearchMaster
     from distributed_arch_search.transport.local import LocalWorkerError
 
-    bad_args = make_cfg("local-bad", tmp_path / "a", TRANSPORT__BACKEND="local",
-                        LOCAL__SERVER_ARGS=synthetic("--no-such-option"))
+    bad_args = make_cfg(
+        "local-bad", tmp_path / "a", TRANSPORT__BACKEND="local", LOCAL__SERVER_ARGS=synthetic("--no-such-option")
+    )
     with pytest.raises(SearchConfigError, match="LOCAL.SERVER_ARGS"):
         SearchMaster.from_config(bad_args).run()
     # Valid arguments, but the evaluator cannot be built (negative delay): the worker dies at start.
-    dying = make_cfg("local-dying", tmp_path / "b", TRANSPORT__BACKEND="local",
-                     LOCAL__SERVER_ARGS=synthetic("--delay", "-1"))
+    dying = make_cfg(
+        "local-dying", tmp_path / "b", TRANSPORT__BACKEND="local", LOCAL__SERVER_ARGS=synthetic("--delay", "-1")
+    )
     with pytest.raises(LocalWorkerError, match="died 3 times in a row"):
         SearchMaster.from_config(dying).run()

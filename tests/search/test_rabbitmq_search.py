@@ -2,6 +2,7 @@
 synthetic-evaluator servers as processes: plain runs, malformed messages, candidates that always fail,
 wrong credentials, deleted queues, stale tasks of an earlier run. Killed servers and masters, broker
 restarts and the ack timeout are in test_search_faults.py."""
+
 import collections
 import json
 import os
@@ -16,8 +17,12 @@ import pytest
 from distributed_arch_search import messages
 from distributed_arch_search.runner import read_evaluation_logs
 from distributed_arch_search.report import CHECKPOINT_NAME, RESULTS_NAME
-from distributed_arch_search.transport.amqp import (BrokerConfigError, BrokerUnavailable, QueueNames,
-                                                    connection_parameters)
+from distributed_arch_search.transport.amqp import (
+    BrokerConfigError,
+    BrokerUnavailable,
+    QueueNames,
+    connection_parameters,
+)
 from distributed_arch_search.transport.rabbitmq_master import RabbitMQTransport
 
 from search_testlib import REPO, MasterThread, child_env, make_cfg, wait_for
@@ -70,8 +75,16 @@ def test_three_generations_of_fifty_lose_and_duplicate_nothing(amqp_url, experim
     out = tmp_path / "out"
     for _ in range(2):
         servers.start(experiment, out, "--delay", "0.01")
-    cfg = make_cfg(experiment, out, amqp_url, EVOLUTION__POPULATION_SIZE=50, EVOLUTION__NUM_GENERATIONS=3,
-                   EVOLUTION__NUM_PARENTS=10, EVOLUTION__NUM_MUTANTS=20, EVOLUTION__NUM_CROSSOVERS=20)
+    cfg = make_cfg(
+        experiment,
+        out,
+        amqp_url,
+        EVOLUTION__POPULATION_SIZE=50,
+        EVOLUTION__NUM_GENERATIONS=3,
+        EVOLUTION__NUM_PARENTS=10,
+        EVOLUTION__NUM_MUTANTS=20,
+        EVOLUTION__NUM_CROSSOVERS=20,
+    )
     m = MasterThread(cfg)
     m.start()
     summary = m.result(120)
@@ -92,10 +105,14 @@ def test_malformed_and_unknown_version_tasks_are_dead_lettered(amqp_url, experim
         ch = conn.channel()
         ch.confirm_delivery()  # each message surely queued (a quorum queue may drop unconfirmed ones on close)
         good = messages.new_task(experiment, "0123", 1)
-        bad_bodies = [b"not json at all", json.dumps(dict(good, schema_version=99)).encode(),
-                      json.dumps({k: v for k, v in good.items() if k != "arch"}).encode(),
-                      json.dumps(dict(good, arch="__import__('os')")).encode(),
-                      b"[" * 20_000 + b"]" * 20_000, json.dumps(dict(good, attempt=10**40)).encode()]
+        bad_bodies = [
+            b"not json at all",
+            json.dumps(dict(good, schema_version=99)).encode(),
+            json.dumps({k: v for k, v in good.items() if k != "arch"}).encode(),
+            json.dumps(dict(good, arch="__import__('os')")).encode(),
+            b"[" * 20_000 + b"]" * 20_000,
+            json.dumps(dict(good, attempt=10**40)).encode(),
+        ]
         for body in bad_bodies:
             ch.basic_publish("", names.tasks, body, pika.BasicProperties(delivery_mode=2))
         transport.submit("0123", attempt=1)
@@ -109,8 +126,11 @@ def test_malformed_and_unknown_version_tasks_are_dead_lettered(amqp_url, experim
         assert server.poll() is None, "the server must keep serving"
 
         # Malformed results are dead-lettered by the master's transport too.
-        bad_results = [b"{\"schema_version\": 1", b"[" * 20_000,
-                       messages.encode(result).replace(b'"ap": ', b'"ap": 1e308, "x": ')]
+        bad_results = [
+            b'{"schema_version": 1',
+            b"[" * 20_000,
+            messages.encode(result).replace(b'"ap": ', b'"ap": 1e308, "x": '),
+        ]
         for body in bad_results:
             ch.basic_publish("", names.results, body, pika.BasicProperties(delivery_mode=2))
         assert transport.poll(1.0) == []
@@ -161,10 +181,25 @@ def test_wrong_credentials_and_vhost_fail_fast_and_clearly(amqp_url, experiment,
         RabbitMQTransport(experiment, urllib.parse.urlunsplit(parts._replace(path="/no-such-vhost")))
     assert time.monotonic() - start < 15, "no retry loop on errors that retrying cannot fix"
     server = subprocess.run(
-        [sys.executable, "-m", "distributed_arch_search.test_server", "--experiment", experiment,
-         "--output-dir", str(tmp_path), "--amqp-url", urllib.parse.urlunsplit(wrong_password),
-         "--evaluator", "synthetic"], cwd=REPO, env=child_env(amqp_url), capture_output=True, text=True,
-        timeout=60)
+        [
+            sys.executable,
+            "-m",
+            "distributed_arch_search.test_server",
+            "--experiment",
+            experiment,
+            "--output-dir",
+            str(tmp_path),
+            "--amqp-url",
+            urllib.parse.urlunsplit(wrong_password),
+            "--evaluator",
+            "synthetic",
+        ],
+        cwd=REPO,
+        env=child_env(amqp_url),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert server.returncode == 2 and "refused the login" in server.stderr
     assert "not-the-password" not in server.stderr, "passwords never reach the logs"
 
@@ -196,8 +231,11 @@ def test_server_survives_its_queues_being_deleted(amqp_url, experiment, servers,
         wait_for(lambda: queue_exists(amqp_url, names.tasks), 30, "the server to declare the tasks queue again")
         transport = RabbitMQTransport(experiment, amqp_url)
         transport.submit("1111", attempt=1)
-        got = wait_for(lambda: [r for r in transport.poll(0.2) if r.message["type"] == "result"], 30,
-                       "a result after the queues were deleted and declared again")
+        got = wait_for(
+            lambda: [r for r in transport.poll(0.2) if r.message["type"] == "result"],
+            30,
+            "a result after the queues were deleted and declared again",
+        )
         assert got[0].message["arch"] == "1111" and server.poll() is None
     finally:
         transport.close()

@@ -1,5 +1,6 @@
 """The score cache: a score measured once is found again by every reader, malformed lines never enter,
 and a server with --score-cache returns a cached score without evaluating."""
+
 import argparse
 import json
 import multiprocessing
@@ -123,8 +124,7 @@ def test_runner_returns_cached_scores_without_evaluating(tmp_path):
 
     # Another server, same evaluator settings: a file lookup, no evaluation, the same score.
     os.makedirs(tmp_path / "out" / "servers" / "s2")
-    second = EvaluationRunner(_synthetic(), "s2", str(tmp_path / "out" / "servers" / "s2"),
-                              ScoreCache(cache_dir))
+    second = EvaluationRunner(_synthetic(), "s2", str(tmp_path / "out" / "servers" / "s2"), ScoreCache(cache_dir))
     r2 = second.run(dict(task, task_id="t2"))
     assert _CountingSynthetic.calls == 1
     assert r2["metrics"] == r1["metrics"] and r2["seconds"] == 0.0

@@ -9,6 +9,7 @@ Cases that need the broker itself to misbehave (restart, short ack timeout) run 
 suite starts for itself (own node name, port, data folder); the others use the session's vhost on the
 shared broker.
 """
+
 import json
 import os
 import signal
@@ -30,8 +31,17 @@ from distributed_arch_search.transport.rabbitmq_master import RabbitMQTransport
 from maskrcnn_benchmark.nas.arch import arch_to_str
 
 from broker_testing import OwnBroker
-from search_testlib import (REPO, MasterThread, Servers, assert_exactly_once, child_env, evaluation_counts,
-                            make_cfg, search_opts, wait_for)
+from search_testlib import (
+    REPO,
+    MasterThread,
+    Servers,
+    assert_exactly_once,
+    child_env,
+    evaluation_counts,
+    make_cfg,
+    search_opts,
+    wait_for,
+)
 
 pytestmark = [pytest.mark.rabbitmq, pytest.mark.faults]
 ACK_TIMEOUT_MS = 1500
@@ -98,12 +108,19 @@ def test_poison_tasks_and_results_crash_nothing(amqp_url, experiment, servers, t
     RabbitMQTransport(experiment, amqp_url).close()  # declares the queues
     task = messages.new_task(experiment, "0" * 20, 1, "x", 3)
     result = messages.result_message(task, "host-1-cpu", {"ap": 0.25}, None, 1.0)
-    poison_tasks = [nested(10_000), messages.encode(task).replace(b'"' + b"0" * 20 + b'"', nested(5_000)),
-                    json.dumps(dict(task, attempt=10**40)).encode(), b'{"attempt": 1e999}']
-    poison_results = [nested(10_000), messages.encode(result).replace(b'"ap": 0.25', b'"ap": 1e308'),
-                      messages.encode(result).replace(b'"ap": 0.25', b'"ap": NaN'),
-                      json.dumps(dict(result, seconds=1e300)).encode(),
-                      json.dumps(dict(result, server_id={"a": 1})).encode()]
+    poison_tasks = [
+        nested(10_000),
+        messages.encode(task).replace(b'"' + b"0" * 20 + b'"', nested(5_000)),
+        json.dumps(dict(task, attempt=10**40)).encode(),
+        b'{"attempt": 1e999}',
+    ]
+    poison_results = [
+        nested(10_000),
+        messages.encode(result).replace(b'"ap": 0.25', b'"ap": 1e308'),
+        messages.encode(result).replace(b'"ap": 0.25', b'"ap": NaN'),
+        json.dumps(dict(result, seconds=1e300)).encode(),
+        json.dumps(dict(result, server_id={"a": 1})).encode(),
+    ]
     publish(amqp_url, names.results, poison_results)  # the master meets these first
     procs = [servers.start(experiment, out, "--delay", "0.05") for _ in range(2)]
     m = MasterThread(cfg)
@@ -113,8 +130,11 @@ def test_poison_tasks_and_results_crash_nothing(amqp_url, experiment, servers, t
     summary = m.result(120)
     assert_exactly_once(summary, out, 16)
     assert all(p.poll() is None for p in procs), "no server may die of a message"
-    wait_for(lambda: queue_depth(amqp_url, names.dead) == len(poison_tasks) + len(poison_results), 20,
-             "every poison message in the dead-letter queue")
+    wait_for(
+        lambda: queue_depth(amqp_url, names.dead) == len(poison_tasks) + len(poison_results),
+        20,
+        "every poison message in the dead-letter queue",
+    )
 
 
 def test_candidate_that_kills_its_server_is_bounded(amqp_url, experiment, tmp_path, soak_round):
@@ -198,8 +218,16 @@ def test_slow_candidates_outlive_the_ack_timeout(own_broker, own_servers, tmp_pa
     out = tmp_path / "out"
     for _ in range(2):
         own_servers.start(experiment, out, "--delay", str(2.5 * ACK_TIMEOUT_MS / 1000))
-    cfg = make_cfg(experiment, out, own_broker.url, EVOLUTION__POPULATION_SIZE=4, EVOLUTION__NUM_GENERATIONS=1,
-                   EVOLUTION__NUM_PARENTS=2, EVOLUTION__NUM_MUTANTS=1, EVOLUTION__NUM_CROSSOVERS=1)
+    cfg = make_cfg(
+        experiment,
+        out,
+        own_broker.url,
+        EVOLUTION__POPULATION_SIZE=4,
+        EVOLUTION__NUM_GENERATIONS=1,
+        EVOLUTION__NUM_PARENTS=2,
+        EVOLUTION__NUM_MUTANTS=1,
+        EVOLUTION__NUM_CROSSOVERS=1,
+    )
     m = MasterThread(cfg)
     m.start()
     summary = m.result(120)
@@ -215,8 +243,11 @@ def test_broker_restart_mid_search(own_broker, own_servers, tmp_path, soak_round
     out = tmp_path / "out"
     for _ in range(2):
         own_servers.start(experiment, out, "--delay", "0.3")
-    wait_for(lambda: all(" serving " in (tmp_path / f"server{i}.log").read_text() for i in range(2)),
-             120, "both servers serving")
+    wait_for(
+        lambda: all(" serving " in (tmp_path / f"server{i}.log").read_text() for i in range(2)),
+        120,
+        "both servers serving",
+    )
     m = MasterThread(make_cfg(experiment, out, own_broker.url, EVOLUTION__POPULATION_SIZE=10))
     m.start()
     wait_for(lambda: len(m.master.results) >= 4, 60, "4 results before the broker restart")
@@ -256,8 +287,9 @@ def test_master_sigkill_and_resume_adopts_tasks_in_flight(amqp_url, experiment, 
     time.sleep(0.7)  # some of those finish while no master listens
 
     with open(tmp_path / "master2.log", "w") as log:
-        subprocess.run(cmd, cwd=REPO, env=child_env(amqp_url), stdout=log, stderr=subprocess.STDOUT,
-                       check=True, timeout=180)
+        subprocess.run(
+            cmd, cwd=REPO, env=child_env(amqp_url), stdout=log, stderr=subprocess.STDOUT, check=True, timeout=180
+        )
     with open(out / RESULTS_NAME) as f:
         summary = json.load(f)
     assert_exactly_once(summary, out, 30)

@@ -1,4 +1,5 @@
 """The study statistics against hand-computed values and scipy.stats called directly."""
+
 import math
 import statistics
 
@@ -6,8 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from distributed_arch_search.search_stats import (mann_whitney_greater, mean_sd, rank_correlation,
-                                                  seed_vs_arch_spread)
+from distributed_arch_search.search_stats import mann_whitney_greater, mean_sd, rank_correlation, seed_vs_arch_spread
 
 
 def test_rank_correlation_by_hand_and_against_scipy():
@@ -30,9 +30,15 @@ def test_bootstrap_interval_is_scipys_and_repeatable():
     y = x + rng.normal(scale=0.8, size=12)
     r = rank_correlation(x, y, n_resamples=1000, seed=7)
     assert r == rank_correlation(x, y, n_resamples=1000, seed=7)
-    ref = stats.bootstrap((x, y), lambda a, b: stats.kendalltau(a, b).statistic, paired=True,
-                          vectorized=False, n_resamples=1000, method="percentile",
-                          rng=np.random.default_rng(7)).confidence_interval
+    ref = stats.bootstrap(
+        (x, y),
+        lambda a, b: stats.kendalltau(a, b).statistic,
+        paired=True,
+        vectorized=False,
+        n_resamples=1000,
+        method="percentile",
+        rng=np.random.default_rng(7),
+    ).confidence_interval
     lo, hi = r["kendall_tau"]["ci"]
     assert (lo, hi) == pytest.approx((ref.low, ref.high))
     assert lo <= r["kendall_tau"]["value"] <= hi and -1 <= lo < hi <= 1
@@ -56,8 +62,9 @@ def test_rank_correlation_refuses_bad_input():
 def test_seed_vs_arch_spread_by_recomputation():
     groups = [[0.10, 0.12], [0.20, 0.19], [0.31, 0.35]]
     r = seed_vs_arch_spread(groups)
-    within = math.sqrt((statistics.variance(groups[0]) + statistics.variance(groups[1])
-                        + statistics.variance(groups[2])) / 3)
+    within = math.sqrt(
+        (statistics.variance(groups[0]) + statistics.variance(groups[1]) + statistics.variance(groups[2])) / 3
+    )
     between = statistics.stdev([0.11, 0.195, 0.33])
     assert r["seed_sd"] == pytest.approx(within) and r["arch_sd"] == pytest.approx(between)
     assert r["arch_over_seed"] == pytest.approx(between / within)

@@ -1,6 +1,7 @@
 """The two studies end to end at a tiny scale: evolution vs random search (tools/compare_search.py)
 and supernet-vs-stand-alone ranking (tools/rank_correlation.py), on the local backend and through
 the real broker; their figures recomputed from the raw per-candidate files."""
+
 import argparse
 import json
 import os
@@ -20,13 +21,46 @@ from maskrcnn_benchmark.data.datasets.synthetic_shapes import make_shapes_datase
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 SEARCH_CONFIG = "configs/quick_schedules/e2e_faster_rcnn_detnas_fpn_300M_search_shapes.yaml"
 RETRAIN_CONFIG = "configs/quick_schedules/e2e_faster_rcnn_detnas_fpn_300M_shapes.yaml"
-SMALL = ["INPUT.MIN_SIZE_TRAIN", "(64,)", "INPUT.MAX_SIZE_TRAIN", "64", "INPUT.MIN_SIZE_TEST", "64",
-         "INPUT.MAX_SIZE_TEST", "64", "DATALOADER.NUM_WORKERS", "0", "TEST.IMS_PER_BATCH", "4",
-         "MODEL.RPN.PRE_NMS_TOP_N_TEST", "100", "MODEL.RPN.POST_NMS_TOP_N_TEST", "50",
-         "MODEL.RPN.FPN_POST_NMS_TOP_N_TEST", "50", "NAS.BN_RECAL_IMAGES", "8", "NAS.BN_RECAL_BATCH", "4"]
-TRAIN = ["SOLVER.IMS_PER_BATCH", "4", "SOLVER.BASE_LR", "0.02", "SOLVER.WARMUP_ITERS", "2",
-         "SOLVER.CHECKPOINT_PERIOD", "1000", "MODEL.RPN.PRE_NMS_TOP_N_TRAIN", "100",
-         "MODEL.RPN.FPN_POST_NMS_TOP_N_TRAIN", "50", "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE", "16"]
+SMALL = [
+    "INPUT.MIN_SIZE_TRAIN",
+    "(64,)",
+    "INPUT.MAX_SIZE_TRAIN",
+    "64",
+    "INPUT.MIN_SIZE_TEST",
+    "64",
+    "INPUT.MAX_SIZE_TEST",
+    "64",
+    "DATALOADER.NUM_WORKERS",
+    "0",
+    "TEST.IMS_PER_BATCH",
+    "4",
+    "MODEL.RPN.PRE_NMS_TOP_N_TEST",
+    "100",
+    "MODEL.RPN.POST_NMS_TOP_N_TEST",
+    "50",
+    "MODEL.RPN.FPN_POST_NMS_TOP_N_TEST",
+    "50",
+    "NAS.BN_RECAL_IMAGES",
+    "8",
+    "NAS.BN_RECAL_BATCH",
+    "4",
+]
+TRAIN = [
+    "SOLVER.IMS_PER_BATCH",
+    "4",
+    "SOLVER.BASE_LR",
+    "0.02",
+    "SOLVER.WARMUP_ITERS",
+    "2",
+    "SOLVER.CHECKPOINT_PERIOD",
+    "1000",
+    "MODEL.RPN.PRE_NMS_TOP_N_TRAIN",
+    "100",
+    "MODEL.RPN.FPN_POST_NMS_TOP_N_TRAIN",
+    "50",
+    "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE",
+    "16",
+]
 
 
 def _env(datasets=None):
@@ -37,8 +71,9 @@ def _env(datasets=None):
 
 
 def _tool(args, datasets=None, timeout=900):
-    proc = subprocess.run([sys.executable, *args], cwd=REPO, env=_env(datasets), capture_output=True, text=True,
-                          timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, *args], cwd=REPO, env=_env(datasets), capture_output=True, text=True, timeout=timeout
+    )
     assert proc.returncode == 0, f"{args}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc.stdout
 
@@ -48,8 +83,24 @@ def _results(folder):
 
 
 # ------------------------------------------------------------------------ evolution vs random
-COMPARE = ["--seeds", "2", "--population", "6", "--generations", "4", "--parents", "3", "--mutants", "2",
-           "--crossovers", "2", "--top-k", "3", "--progress-bar", "off"]
+COMPARE = [
+    "--seeds",
+    "2",
+    "--population",
+    "6",
+    "--generations",
+    "4",
+    "--parents",
+    "3",
+    "--mutants",
+    "2",
+    "--crossovers",
+    "2",
+    "--top-k",
+    "3",
+    "--progress-bar",
+    "off",
+]
 
 
 def _check_comparison(out, evaluator="synthetic"):
@@ -67,10 +118,13 @@ def _check_comparison(out, evaluator="synthetic"):
             last_quarter[arm] += [r["ap"] for r in run["results"] if r["generation"] == 3]
             if arm == "random":  # same seed: the random arm's generation 0 is the evolution's
                 evo = _results(out / f"evolution_seed{seed}")
-                assert ({r["arch"] for r in run["results"] if r["generation"] == 0}
-                        == {r["arch"] for r in evo["results"] if r["generation"] == 0})
+                assert {r["arch"] for r in run["results"] if r["generation"] == 0} == {
+                    r["arch"] for r in evo["results"] if r["generation"] == 0
+                }
                 assert run["evolution"]["num_mutants"] == run["evolution"]["num_crossovers"] == 0
-        assert c[arm]["best_ap"]["values"] == bests and c[arm]["best_ap"]["mean"] == pytest.approx(statistics.fmean(bests))
+        assert c[arm]["best_ap"]["values"] == bests and c[arm]["best_ap"]["mean"] == pytest.approx(
+            statistics.fmean(bests)
+        )
         assert c[arm]["top_k_mean_ap"]["values"] == pytest.approx(tops)
     ref = stats.mannwhitneyu(last_quarter["evolution"], last_quarter["random"], alternative="greater")
     assert c["last_quarter_test"]["p_value"] == pytest.approx(ref.pvalue)
@@ -107,8 +161,18 @@ def test_compare_search_through_the_broker(tmp_path, amqp_url, experiment, serve
     out = tmp_path / "compare"
     for _ in range(2):
         servers.start(experiment, tmp_path / "servers", "--score-cache", str(tmp_path / "scores"))
-    _tool(["tools/compare_search.py", "--output-dir", str(out), "--amqp-url", amqp_url, "--experiment",
-           experiment, *COMPARE])
+    _tool(
+        [
+            "tools/compare_search.py",
+            "--output-dir",
+            str(out),
+            "--amqp-url",
+            amqp_url,
+            "--experiment",
+            experiment,
+            *COMPARE,
+        ]
+    )
     _check_comparison(out, evaluator="")  # the servers know their evaluator, the master does not
     served = {r["server_id"] for seed in (0, 1) for r in _results(out / f"evolution_seed{seed}")["results"]}
     assert len(served) == 2
@@ -120,8 +184,13 @@ def test_compare_refuses_unequal_budgets():
 
     def run(n):
         results = [{"arch": f"{i:04d}", "ap": i / 100, "status": "ok", "generation": 0} for i in range(n)]
-        return {"experiment": "x", "results": results, "num_failed": 0, "evolution": {"num_generations": 1},
-                "best": {"arch": results[-1]["arch"]}}
+        return {
+            "experiment": "x",
+            "results": results,
+            "num_failed": 0,
+            "evolution": {"num_generations": 1},
+            "best": {"arch": results[-1]["arch"]},
+        }
 
     with pytest.raises(StudyError, match="unequal numbers of evaluations"):
         compare({"evolution": {0: run(5), 1: run(5)}, "random": {0: run(5), 1: run(4)}}, top_k=2)
@@ -137,8 +206,13 @@ class _NoTraining(StandaloneEvaluator):
 
 
 def _standalone(seeds, cache, tmp_path, opts=()):
-    args = argparse.Namespace(config_file=os.path.join(REPO, RETRAIN_CONFIG), seeds=list(seeds), pretrain_args="",
-                              keep_outputs=False, opts=list(opts))
+    args = argparse.Namespace(
+        config_file=os.path.join(REPO, RETRAIN_CONFIG),
+        seeds=list(seeds),
+        pretrain_args="",
+        keep_outputs=False,
+        opts=list(opts),
+    )
     ev = _NoTraining(args, "cpu", str(tmp_path))
     ev.setup()
     ev.score_cache = cache
@@ -164,8 +238,9 @@ def test_standalone_trains_each_arch_and_seed_once(tmp_path, monkeypatch):
 
 
 def test_standalone_refuses_flags_it_sets(tmp_path):
-    args = argparse.Namespace(config_file=RETRAIN_CONFIG, seeds=[0], pretrain_args="--arch 0000", keep_outputs=False,
-                              opts=[])
+    args = argparse.Namespace(
+        config_file=RETRAIN_CONFIG, seeds=[0], pretrain_args="--arch 0000", keep_outputs=False, opts=[]
+    )
     with pytest.raises(ValueError, match="--arch"):
         StandaloneEvaluator(args, "cpu", str(tmp_path))
 
@@ -177,12 +252,31 @@ def ranking_setup(tmp_path_factory):
     broker run after the local one measures nothing again."""
     root = tmp_path_factory.mktemp("ranking")
     datasets = str(root / "datasets")
-    make_shapes_dataset(os.path.join(datasets, "shapes"), num_train=48, num_minival=4, num_search_val=8,
-                        image_size=64, seed=5)
+    make_shapes_dataset(
+        os.path.join(datasets, "shapes"), num_train=48, num_minival=4, num_search_val=8, image_size=64, seed=5
+    )
     out = root / "supernet"
-    _tool(["tools/train_net.py", "--skip-test", "--config-file", SEARCH_CONFIG, *SMALL, *TRAIN,
-           "SOLVER.MAX_ITER", "80", "SOLVER.STEPS", "(70,)", "SOLVER.IMS_PER_BATCH", "8", "SOLVER.BASE_LR", "0.04",
-           "OUTPUT_DIR", str(out)], datasets)
+    _tool(
+        [
+            "tools/train_net.py",
+            "--skip-test",
+            "--config-file",
+            SEARCH_CONFIG,
+            *SMALL,
+            *TRAIN,
+            "SOLVER.MAX_ITER",
+            "80",
+            "SOLVER.STEPS",
+            "(70,)",
+            "SOLVER.IMS_PER_BATCH",
+            "8",
+            "SOLVER.BASE_LR",
+            "0.04",
+            "OUTPUT_DIR",
+            str(out),
+        ],
+        datasets,
+    )
     weights, cache = str(out / "model_final.pth"), str(root / "scores")
     local = root / "rank_local"
     args, _, _ = _rank_args(local, datasets, weights, cache)
@@ -192,12 +286,50 @@ def ranking_setup(tmp_path_factory):
 
 def _rank_args(out, datasets, weights, cache):
     supernet = ["--evaluator", "detector", "--config-file", SEARCH_CONFIG, "--weights", weights, "--opts", *SMALL]
-    standalone = ["--evaluator", "standalone", "--config-file", RETRAIN_CONFIG, "--opts", *SMALL, *TRAIN,
-                  "SOLVER.MAX_ITER", "80", "SOLVER.STEPS", "(70,)", "SOLVER.IMS_PER_BATCH", "8",
-                  "SOLVER.BASE_LR", "0.04"]
-    return ["tools/rank_correlation.py", "--output-dir", str(out), "--num-sampled", "5", "--num-archs", "3",
-            "--seeds", "2", "--bootstrap", "200", "--workers", "2", "--score-cache", cache, "--progress-bar", "off",
-            "--supernet-args", shlex.join(supernet), "--standalone-args", shlex.join(standalone)], supernet, standalone
+    standalone = [
+        "--evaluator",
+        "standalone",
+        "--config-file",
+        RETRAIN_CONFIG,
+        "--opts",
+        *SMALL,
+        *TRAIN,
+        "SOLVER.MAX_ITER",
+        "80",
+        "SOLVER.STEPS",
+        "(70,)",
+        "SOLVER.IMS_PER_BATCH",
+        "8",
+        "SOLVER.BASE_LR",
+        "0.04",
+    ]
+    return (
+        [
+            "tools/rank_correlation.py",
+            "--output-dir",
+            str(out),
+            "--num-sampled",
+            "5",
+            "--num-archs",
+            "3",
+            "--seeds",
+            "2",
+            "--bootstrap",
+            "200",
+            "--workers",
+            "2",
+            "--score-cache",
+            cache,
+            "--progress-bar",
+            "off",
+            "--supernet-args",
+            shlex.join(supernet),
+            "--standalone-args",
+            shlex.join(standalone),
+        ],
+        supernet,
+        standalone,
+    )
 
 
 def _check_ranking(out):
@@ -234,8 +366,9 @@ def test_rank_correlation_local(ranking_setup):
 
 @pytest.mark.rabbitmq
 @pytest.mark.slow
-def test_rank_correlation_through_the_broker_reuses_every_training(ranking_setup, tmp_path, amqp_url, experiment,
-                                                                    servers, monkeypatch):
+def test_rank_correlation_through_the_broker_reuses_every_training(
+    ranking_setup, tmp_path, amqp_url, experiment, servers, monkeypatch
+):
     from distributed_arch_search.transport.amqp import delete_topology
 
     datasets, weights, cache, _, _ = ranking_setup

@@ -35,12 +35,23 @@ def test_constant_warmup_and_bad_arguments():
 
 
 def test_param_groups_lr_and_weight_decay():
-    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.GroupNorm(2, 4),
-                          nn.Conv2d(4, 2, 1, bias=False))
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.GroupNorm(2, 4), nn.Conv2d(4, 2, 1, bias=False))
     model[3].weight.requires_grad_(False)
-    cfg = load_config("", ["SOLVER.BASE_LR", 0.1, "SOLVER.BIAS_LR_FACTOR", 2.0,
-                           "SOLVER.WEIGHT_DECAY", 1e-4, "SOLVER.WEIGHT_DECAY_BIAS", 0.0,
-                           "SOLVER.WEIGHT_DECAY_NORM", 0.0])
+    cfg = load_config(
+        "",
+        [
+            "SOLVER.BASE_LR",
+            0.1,
+            "SOLVER.BIAS_LR_FACTOR",
+            2.0,
+            "SOLVER.WEIGHT_DECAY",
+            1e-4,
+            "SOLVER.WEIGHT_DECAY_BIAS",
+            0.0,
+            "SOLVER.WEIGHT_DECAY_NORM",
+            0.0,
+        ],
+    )
     opt = make_optimizer(cfg, model)
     groups = {id(p): g for g in opt.param_groups for p in g["params"]}
     assert groups[id(model[0].weight)]["lr"] == 0.1

@@ -7,8 +7,7 @@ from maskrcnn_benchmark.structures.segmentation_mask import SegmentationMask
 
 def _boxes():
     # Image 100 wide, 50 high.
-    b = BoxList(torch.tensor([[10.0, 5.0, 30.0, 25.0], [0.0, 0.0, 100.0, 50.0], [60.5, 10.0, 70.0, 12.5]]),
-                (100, 50))
+    b = BoxList(torch.tensor([[10.0, 5.0, 30.0, 25.0], [0.0, 0.0, 100.0, 50.0], [60.5, 10.0, 70.0, 12.5]]), (100, 50))
     b.add_field("labels", torch.tensor([1, 2, 3]))
     b.add_field("scores", torch.tensor([0.9, 0.5, 0.1]))
     return b
@@ -96,11 +95,17 @@ def test_crop_hand_values():
 
 
 def test_clip_to_image_remove_empty_keeps_fields_aligned():
-    b = BoxList(torch.tensor([[-5.0, -5.0, 10.0, 10.0],   # clipped
-                              [50.0, 10.0, 70.0, 20.0],   # right of the image: empty after clipping
-                              [5.0, 5.0, 5.0, 9.0],       # zero width
-                              [2.0, 3.0, 40.0, 60.0]]),   # clipped at bottom/right
-                (40, 30))
+    b = BoxList(
+        torch.tensor(
+            [
+                [-5.0, -5.0, 10.0, 10.0],  # clipped
+                [50.0, 10.0, 70.0, 20.0],  # right of the image: empty after clipping
+                [5.0, 5.0, 5.0, 9.0],  # zero width
+                [2.0, 3.0, 40.0, 60.0],
+            ]
+        ),  # clipped at bottom/right
+        (40, 30),
+    )
     b.add_field("labels", torch.tensor([1, 2, 3, 4]))
     kept = b.clip_to_image(remove_empty=True)
     assert kept.bbox.tolist() == [[0, 0, 10, 10], [2, 3, 40, 30]]
@@ -152,8 +157,12 @@ def test_mask_field_follows_geometry():
     square = [[10.0, 10.0, 20.0, 10.0, 20.0, 20.0, 10.0, 20.0]]
     b = BoxList(torch.tensor([[10.0, 10.0, 20.0, 20.0]]), (40, 30))
     b.add_field("masks", SegmentationMask([square], (40, 30)))
-    for op in (lambda x: x.resize((80, 45)), lambda x: x.transpose(FLIP_LEFT_RIGHT),
-               lambda x: x.transpose(FLIP_TOP_BOTTOM), lambda x: x.crop((5, 5, 35, 25))):
+    for op in (
+        lambda x: x.resize((80, 45)),
+        lambda x: x.transpose(FLIP_LEFT_RIGHT),
+        lambda x: x.transpose(FLIP_TOP_BOTTOM),
+        lambda x: x.crop((5, 5, 35, 25)),
+    ):
         out = op(b)
         m = out.get_field("masks")
         assert m.size == out.size

@@ -4,7 +4,12 @@ import torchvision
 
 from maskrcnn_benchmark.structures.bounding_box import BoxList
 from maskrcnn_benchmark.structures.boxlist_ops import (
-    boxlist_iou, boxlist_ml_nms, boxlist_nms, cat_boxlist, remove_small_boxes)
+    boxlist_iou,
+    boxlist_ml_nms,
+    boxlist_nms,
+    cat_boxlist,
+    remove_small_boxes,
+)
 from maskrcnn_benchmark.structures.segmentation_mask import SegmentationMask
 
 
@@ -25,8 +30,9 @@ def test_iou_matches_torchvision():
 
 def test_iou_hand_values_and_xywh_input():
     a = BoxList(torch.tensor([[0.0, 0.0, 2.0, 2.0]]), (10, 10))
-    b = BoxList(torch.tensor([[1.0, 1.0, 2.0, 2.0], [1.0, 0.0, 2.0, 2.0], [5.0, 5.0, 6.0, 6.0]]),
-                (10, 10)).convert("xywh")
+    b = BoxList(torch.tensor([[1.0, 1.0, 2.0, 2.0], [1.0, 0.0, 2.0, 2.0], [5.0, 5.0, 6.0, 6.0]]), (10, 10)).convert(
+        "xywh"
+    )
     iou = boxlist_iou(a, b)
     torch.testing.assert_close(iou, torch.tensor([[0.25, 0.5, 0.0]]))
 
@@ -78,8 +84,7 @@ def test_ml_nms_matches_torchvision_batched():
 
 
 def test_remove_small_boxes_hand():
-    b = BoxList(torch.tensor([[0.0, 0.0, 5.0, 5.0], [0.0, 0.0, 4.9, 10.0], [1.0, 1.0, 11.0, 5.0]]),
-                (20, 20))
+    b = BoxList(torch.tensor([[0.0, 0.0, 5.0, 5.0], [0.0, 0.0, 4.9, 10.0], [1.0, 1.0, 11.0, 5.0]]), (20, 20))
     b.add_field("labels", torch.tensor([1, 2, 3]))
     assert remove_small_boxes(b, 5).get_field("labels").tolist() == [1]
     assert remove_small_boxes(b, 4).get_field("labels").tolist() == [1, 2, 3]

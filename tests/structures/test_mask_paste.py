@@ -23,14 +23,17 @@ def _reference_paste(mask, box, height, width, padding):
     for y in range(height):
         for x in range(width):
             cx, cy = x + 0.5, y + 0.5
-            if not (x0 - padding * cw <= cx <= x1 + padding * cw
-                    and y0 - padding * ch <= cy <= y1 + padding * ch):
+            if not (x0 - padding * cw <= cx <= x1 + padding * cw and y0 - padding * ch <= cy <= y1 + padding * ch):
                 continue
             u, v = (cx - x0) / cw - 0.5, (cy - y0) / ch - 0.5
             j0, i0 = math.floor(u), math.floor(v)
             fu, fv = u - j0, v - i0
-            out[y][x] = ((1 - fv) * (1 - fu) * cell(i0, j0) + (1 - fv) * fu * cell(i0, j0 + 1)
-                         + fv * (1 - fu) * cell(i0 + 1, j0) + fv * fu * cell(i0 + 1, j0 + 1))
+            out[y][x] = (
+                (1 - fv) * (1 - fu) * cell(i0, j0)
+                + (1 - fv) * fu * cell(i0, j0 + 1)
+                + fv * (1 - fu) * cell(i0 + 1, j0)
+                + fv * fu * cell(i0 + 1, j0 + 1)
+            )
     return torch.tensor(out)
 
 
@@ -60,8 +63,9 @@ def test_soft_paste_matches_grid_sample_over_the_whole_image():
         gx = (xs - x0) / (x1 - x0) * 2 - 1
         gy = (ys - y0) / (y1 - y0) * 2 - 1
         grid = torch.stack(torch.meshgrid(gy, gx, indexing="ij")[::-1], -1)[None]
-        expected = F.grid_sample(masks[i:i + 1], grid, mode="bilinear", padding_mode="zeros",
-                                 align_corners=False)[0, 0]
+        expected = F.grid_sample(masks[i : i + 1], grid, mode="bilinear", padding_mode="zeros", align_corners=False)[
+            0, 0
+        ]
         torch.testing.assert_close(out[i, 0], expected, rtol=1e-5, atol=1e-5)
 
 
@@ -77,8 +81,7 @@ def test_full_mask_pastes_exactly_the_box_pixels():
 
 def test_box_outside_image_and_empty_input():
     masker = Masker()
-    out = masker.paste(torch.ones(2, 1, 4, 4), torch.tensor([[50.0, 50, 60, 60], [-9, -9, -1, -1]]),
-                       (20, 10))
+    out = masker.paste(torch.ones(2, 1, 4, 4), torch.tensor([[50.0, 50, 60, 60], [-9, -9, -1, -1]]), (20, 10))
     assert out.shape == (2, 1, 10, 20) and out.sum() == 0
     assert masker.paste(torch.zeros(0, 1, 4, 4), torch.zeros(0, 4), (20, 10)).shape == (0, 1, 10, 20)
 

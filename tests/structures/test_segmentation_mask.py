@@ -25,9 +25,12 @@ def _random_polygon(rng, n_points=7, decimals=2):
 def _instances(seed=0, n=5, decimals=2):
     rng = np.random.default_rng(seed)
     # Instance 1 has two parts, as COCO objects split by occlusion do.
-    return [[_random_polygon(rng, decimals=decimals)] if i != 1
-            else [_random_polygon(rng, decimals=decimals), _random_polygon(rng, 4, decimals)]
-            for i in range(n)]
+    return [
+        [_random_polygon(rng, decimals=decimals)]
+        if i != 1
+        else [_random_polygon(rng, decimals=decimals), _random_polygon(rng, 4, decimals)]
+        for i in range(n)
+    ]
 
 
 def test_rasterisation_matches_pycocotools():
@@ -95,8 +98,9 @@ def test_flips_hand_and_raster():
     for flipped, dim in ((lr, -1), (tb, -2)):
         a, b = flipped.get_mask_tensor()[1].bool(), base[1].flip(dim).bool()
         assert (a & b).sum() / (a | b).sum() > 0.9
-        np.testing.assert_array_equal(flipped.get_mask_tensor()[1].numpy(),
-                                      _coco_mask([flipped.polygons[1][0].tolist()], H, W))
+        np.testing.assert_array_equal(
+            flipped.get_mask_tensor()[1].numpy(), _coco_mask([flipped.polygons[1][0].tolist()], H, W)
+        )
     np.testing.assert_allclose(lr.transpose(FLIP_LEFT_RIGHT).polygons[1][0], inst[1][0])
     with pytest.raises(ValueError):
         sm.transpose(5)
@@ -104,8 +108,12 @@ def test_flips_hand_and_raster():
 
 def _bounds(polys):
     pts = np.concatenate([np.reshape(p, (-1, 2)) for p in polys])
-    return [int(np.floor(pts[:, 0].min())), int(np.floor(pts[:, 1].min())),
-            int(np.ceil(pts[:, 0].max())), int(np.ceil(pts[:, 1].max()))]
+    return [
+        int(np.floor(pts[:, 0].min())),
+        int(np.floor(pts[:, 1].min())),
+        int(np.ceil(pts[:, 0].max())),
+        int(np.ceil(pts[:, 1].max())),
+    ]
 
 
 def _inside_instances(seed, n):
@@ -130,7 +138,7 @@ def test_crop_is_a_window_of_the_raster():
     c = sm.crop(box)
     assert c.size == (box[2] - box[0], box[3] - box[1])
     np.testing.assert_allclose(c.polygons[0][0][:2], np.array(inst[0][0][:2]) - box[:2])
-    assert torch.equal(c.get_mask_tensor(), sm.get_mask_tensor()[:, box[1]:box[3], box[0]:box[2]])
+    assert torch.equal(c.get_mask_tensor(), sm.get_mask_tensor()[:, box[1] : box[3], box[0] : box[2]])
     assert sm.crop(torch.tensor(box)).size == c.size
     # A crop cutting through objects is the COCO raster of the shifted polygons.
     cut = sm.crop((10, 8, 30, 22))
@@ -188,14 +196,14 @@ def test_crop_and_resize_targets_equals_window_when_scale_is_one():
     for i, (box, side) in enumerate(zip(boxes, sides)):
         t = sm[i].crop_and_resize_targets(BoxList(torch.tensor([box], dtype=torch.float32), (W, H)), side)
         assert t.dtype == torch.float32 and t.shape == (1, side, side)
-        assert torch.equal(t[0], full[i, box[1]:box[3], box[0]:box[2]].float())
+        assert torch.equal(t[0], full[i, box[1] : box[3], box[0] : box[2]].float())
     # Several instances at once give the per-instance results, in order.
     same = [b for b, s in zip(boxes, sides) if s == sides[0]]
     idx = [i for i, s in enumerate(sides) if s == sides[0]]
     t = sm[idx].crop_and_resize_targets(torch.tensor(same, dtype=torch.float32), sides[0])
     for k, i in enumerate(idx):
         box = boxes[i]
-        assert torch.equal(t[k], full[i, box[1]:box[3], box[0]:box[2]].float())
+        assert torch.equal(t[k], full[i, box[1] : box[3], box[0] : box[2]].float())
 
 
 def test_crop_and_resize_targets_hand_cases():
@@ -210,8 +218,9 @@ def test_crop_and_resize_targets_hand_cases():
     assert torch.equal(t[1], expected)
     # Same as crop -> resize -> rasterise done by hand with the COCO API.
     b = [10.5, 9.25, 17.75, 21.0]
-    polys = [((np.array(inst[1][0]).reshape(-1, 2) - b[:2]) * [28 / (b[2] - b[0]), 28 / (b[3] - b[1])])
-             .reshape(-1).tolist()]
+    polys = [
+        ((np.array(inst[1][0]).reshape(-1, 2) - b[:2]) * [28 / (b[2] - b[0]), 28 / (b[3] - b[1])]).reshape(-1).tolist()
+    ]
     t2 = sm[1].crop_and_resize_targets(torch.tensor([b]), 28)
     np.testing.assert_array_equal(t2[0].numpy(), _coco_mask(polys, 28, 28).astype(np.float32))
 

@@ -5,7 +5,12 @@ import pytest
 import torch
 
 from maskrcnn_benchmark.utils.atomic_file import (
-    atomic_open, atomic_savefig, atomic_torch_save, atomic_write_json, atomic_write_text)
+    atomic_open,
+    atomic_savefig,
+    atomic_torch_save,
+    atomic_write_json,
+    atomic_write_text,
+)
 
 
 def test_each_writer_replaces_the_file_whole_and_leaves_nothing_beside_it(tmp_path):

@@ -6,14 +6,12 @@ import torch
 from torch import nn
 
 from maskrcnn_benchmark.solver import WarmupMultiStepLR
-from maskrcnn_benchmark.utils.checkpoint import (
-    Checkpointer, CheckpointError, load_state_dict_reported)
+from maskrcnn_benchmark.utils.checkpoint import Checkpointer, CheckpointError, load_state_dict_reported
 
 
 def _model(seed=0):
     torch.manual_seed(seed)
-    return nn.Sequential(collections.OrderedDict(
-        conv=nn.Conv2d(3, 4, 3), bn=nn.BatchNorm2d(4), head=nn.Linear(4, 2)))
+    return nn.Sequential(collections.OrderedDict(conv=nn.Conv2d(3, 4, 3), bn=nn.BatchNorm2d(4), head=nn.Linear(4, 2)))
 
 
 def _trained(tmp_path):
@@ -35,8 +33,7 @@ def test_resume_restores_model_optimizer_scheduler_and_iteration(tmp_path):
     model2 = _model(seed=1)
     opt2 = torch.optim.SGD(model2.parameters(), lr=0.1, momentum=0.9)
     sched2 = WarmupMultiStepLR(opt2, [3], warmup_iters=2)
-    extra = Checkpointer(model2, opt2, sched2, save_dir=str(tmp_path),
-                         meta={"conv_body": "X"}).load()
+    extra = Checkpointer(model2, opt2, sched2, save_dir=str(tmp_path), meta={"conv_body": "X"}).load()
     assert extra == {"iteration": 4}
     for (k, a), (_, b) in zip(model.state_dict().items(), model2.state_dict().items()):
         assert torch.equal(a, b), k

@@ -2,6 +2,7 @@
 
 Names are imported on first use (see maskrcnn_benchmark/data/__init__.py).
 """
+
 import importlib
 
 _EXPORTS = {

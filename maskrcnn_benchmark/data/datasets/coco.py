@@ -1,4 +1,5 @@
 """COCO-format detection dataset: image + BoxList target with labels and polygon masks."""
+
 import contextlib
 import io
 import json
@@ -25,9 +26,11 @@ def _is_number(v):
 
 
 def _is_polygon_list(segm):
-    return (isinstance(segm, list) and len(segm) > 0
-            and all(isinstance(p, list) and len(p) % 2 == 0 and all(_is_number(v) for v in p)
-                    for p in segm))
+    return (
+        isinstance(segm, list)
+        and len(segm) > 0
+        and all(isinstance(p, list) and len(p) % 2 == 0 and all(_is_number(v) for v in p) for p in segm)
+    )
 
 
 _CACHE = {}  # (path, mtime, size) -> COCO: the class-count check and the dataset read a file once
@@ -83,8 +86,10 @@ def _validate(data, ann_file):
             raise DatasetError(f"{ann_file}: image entry {str(im)[:200]} needs 'id' and 'file_name'")
         for key in ("width", "height"):
             if not (isinstance(im.get(key), int) and im[key] > 0):
-                raise DatasetError(f"{ann_file}: image id {im['id']} ({im['file_name']}) needs a "
-                                   f"positive integer '{key}', got {im.get(key)!r}")
+                raise DatasetError(
+                    f"{ann_file}: image id {im['id']} ({im['file_name']}) needs a "
+                    f"positive integer '{key}', got {im.get(key)!r}"
+                )
         if im["id"] in image_ids:
             raise DatasetError(f"{ann_file}: image id {im['id']} appears more than once")
         image_ids.add(im["id"])
@@ -108,16 +113,17 @@ def _validate(data, ann_file):
             raise DatasetError(f"{where}: category_id {ann.get('category_id')!r} is not in 'categories'")
         bbox = ann.get("bbox")
         if not (isinstance(bbox, list) and len(bbox) == 4 and all(_is_number(v) for v in bbox)):
-            raise DatasetError(f"{where}: 'bbox' must be 4 finite numbers [x, y, width, height], "
-                               f"got {bbox!r}")
+            raise DatasetError(f"{where}: 'bbox' must be 4 finite numbers [x, y, width, height], got {bbox!r}")
         ann.setdefault("iscrowd", 0)
         if ann["iscrowd"] not in (0, 1):
             raise DatasetError(f"{where}: 'iscrowd' must be 0 or 1, got {ann['iscrowd']!r}")
         ann.setdefault("area", float(bbox[2] * bbox[3]))
         segm = ann.get("segmentation")
         if not ann["iscrowd"] and segm not in (None, []) and not _is_polygon_list(segm):
-            raise DatasetError(f"{where}: 'segmentation' of a non-crowd object must be a list of "
-                               f"polygons [[x0, y0, x1, y1, ...], ...] of even length")
+            raise DatasetError(
+                f"{where}: 'segmentation' of a non-crowd object must be a list of "
+                f"polygons [[x0, y0, x1, y1, ...], ...] of even length"
+            )
 
 
 def _xyxy(bbox):
@@ -151,8 +157,7 @@ class COCODataset(torch.utils.data.Dataset):
     contiguous) and "masks" (SegmentationMask) when every object has a polygon segmentation.
     """
 
-    def __init__(self, ann_file, root, remove_images_without_annotations, transforms=None,
-                 skip_missing_images=False):
+    def __init__(self, ann_file, root, remove_images_without_annotations, transforms=None, skip_missing_images=False):
         self.ann_file = ann_file
         self.roots = [root] if isinstance(root, str) else list(root)
         if not self.roots:
@@ -172,18 +177,18 @@ class COCODataset(torch.utils.data.Dataset):
         self.id_to_img_map = dict(enumerate(self.ids))
         json_ids = sorted(self.coco.cats.keys())
         self.json_category_id_to_contiguous_id = {j: i + 1 for i, j in enumerate(json_ids)}
-        self.contiguous_category_id_to_json_id = {
-            v: k for k, v in self.json_category_id_to_contiguous_id.items()}
-        self.categories = {self.json_category_id_to_contiguous_id[c["id"]]: c.get("name", str(c["id"]))
-                           for c in self.coco.dataset["categories"]}
+        self.contiguous_category_id_to_json_id = {v: k for k, v in self.json_category_id_to_contiguous_id.items()}
+        self.categories = {
+            self.json_category_id_to_contiguous_id[c["id"]]: c.get("name", str(c["id"]))
+            for c in self.coco.dataset["categories"]
+        }
 
     def __len__(self):
         return len(self.ids)
 
     def get_img_info(self, idx):
         info = self.coco.imgs[self.ids[idx]]
-        return {"height": info["height"], "width": info["width"], "id": info["id"],
-                "file_name": info["file_name"]}
+        return {"height": info["height"], "width": info["width"], "id": info["id"], "file_name": info["file_name"]}
 
     # ---- checks at construction -------------------------------------------------------------------
     def _find_image(self, file_name):
@@ -205,11 +210,15 @@ class COCODataset(torch.utils.data.Dataset):
             return ids
         names = ", ".join(self.coco.imgs[i]["file_name"] for i in missing[:5])
         more = ", ..." if len(missing) > 5 else ""
-        what = (f"{len(missing)} of the {len(ids)} images listed in {self.ann_file} are not in any of "
-                f"the image directories {self.roots}: {names}{more}")
+        what = (
+            f"{len(missing)} of the {len(ids)} images listed in {self.ann_file} are not in any of "
+            f"the image directories {self.roots}: {names}{more}"
+        )
         if not skip_missing:
-            raise DatasetError(f"{what}. Fix the image_root / file names, or set "
-                               "DATASETS.SKIP_MISSING_IMAGES True to train and test without them")
+            raise DatasetError(
+                f"{what}. Fix the image_root / file names, or set "
+                "DATASETS.SKIP_MISSING_IMAGES True to train and test without them"
+            )
         logger.warning("%s; dropping them (DATASETS.SKIP_MISSING_IMAGES)", what)
         missing = set(missing)
         return [i for i in ids if i not in missing]
@@ -229,9 +238,15 @@ class COCODataset(torch.utils.data.Dataset):
                     clipped.append((ann["id"], info["file_name"]))
         if clipped or dropped:
             examples = ", ".join(f"annotation id {a} of {f}" for a, f in (dropped + clipped)[:5])
-            logger.warning("%s: %d boxes reach outside their image and are clipped to it, %d boxes "
-                           "are empty (zero size, or wholly outside the image) and are dropped; e.g. "
-                           "%s", self.ann_file, len(clipped), len(dropped), examples)
+            logger.warning(
+                "%s: %d boxes reach outside their image and are clipped to it, %d boxes "
+                "are empty (zero size, or wholly outside the image) and are dropped; e.g. "
+                "%s",
+                self.ann_file,
+                len(clipped),
+                len(dropped),
+                examples,
+            )
         self.box_report = {"clipped": len(clipped), "dropped": len(dropped)}
 
     # ---- targets --------------------------------------------------------------------------------
@@ -266,8 +281,10 @@ class COCODataset(torch.utils.data.Dataset):
             if path is not None:
                 self._paths[img_id] = path
             else:
-                raise DatasetError(f"image '{file_name}' (id {img_id}) listed in {self.ann_file} is "
-                                   f"not in any of the image directories {self.roots}")
+                raise DatasetError(
+                    f"image '{file_name}' (id {img_id}) listed in {self.ann_file} is "
+                    f"not in any of the image directories {self.roots}"
+                )
         return self._paths[img_id]
 
     def load_image(self, idx):
@@ -279,8 +296,9 @@ class COCODataset(torch.utils.data.Dataset):
             raise DatasetError(f"cannot read image {path} (listed in {self.ann_file}): {e}") from None
         info = self.coco.imgs[self.ids[idx]]
         if img.size != (info["width"], info["height"]):
-            raise DatasetError(f"image {path} is {img.size[0]}x{img.size[1]} but {self.ann_file} says "
-                               f"{info['width']}x{info['height']}")
+            raise DatasetError(
+                f"image {path} is {img.size[0]}x{img.size[1]} but {self.ann_file} says {info['width']}x{info['height']}"
+            )
         return img
 
     def __getitem__(self, idx):

@@ -1,4 +1,5 @@
 """Several datasets read as one (e.g. DATASETS.TRAIN with more than one name)."""
+
 import bisect
 
 import torch

@@ -4,6 +4,7 @@ The paper holds out 5,000 images of COCO trainval35k as the search validation se
 fine-tune the supernet. Annotations follow their images; "info", "licenses" and "categories" (and any
 other top-level key) are kept in both files.
 """
+
 import json
 import os
 
@@ -29,8 +30,7 @@ def merge_coco(input_anns):
     """One COCO dict from several files of the same categories (e.g. trainval35k = train2014 +
     valminusminival2014); image ids must be unique across them."""
     merged = _load(input_anns[0])
-    merged = dict(merged, images=list(merged["images"]),
-                  annotations=list(merged.get("annotations", [])))
+    merged = dict(merged, images=list(merged["images"]), annotations=list(merged.get("annotations", [])))
     seen = {im["id"] for im in merged["images"]}
     for path in input_anns[1:]:
         data = _load(path)
@@ -38,16 +38,16 @@ def merge_coco(input_anns):
             raise ValueError(f"split_coco: {path} has other categories than {input_anns[0]}")
         clash = seen & {im["id"] for im in data["images"]}
         if clash:
-            raise ValueError(f"split_coco: image ids {sorted(clash)[:5]} of {path} also appear in "
-                             "an earlier input file")
+            raise ValueError(
+                f"split_coco: image ids {sorted(clash)[:5]} of {path} also appear in an earlier input file"
+            )
         seen |= {im["id"] for im in data["images"]}
         merged["images"] += data["images"]
         merged["annotations"] += data.get("annotations", [])
     return merged
 
 
-def split_coco(input_ann, output_dir, num_val, seed=0, train_name="search_train.json",
-               val_name="search_val.json"):
+def split_coco(input_ann, output_dir, num_val, seed=0, train_name="search_train.json", val_name="search_val.json"):
     """Write `output_dir/train_name` and `output_dir/val_name`; return their paths.
 
     `input_ann` is one annotation file or a list of them (merged first, see `merge_coco`).
@@ -62,8 +62,10 @@ def split_coco(input_ann, output_dir, num_val, seed=0, train_name="search_train.
     annotations = data.get("annotations", [])
     num_val = int(num_val)
     if not 1 <= num_val < len(images):
-        raise ValueError(f"split_coco: num_val must be between 1 and {len(images) - 1} for {input_ann} "
-                         f"({len(images)} images), got {num_val}")
+        raise ValueError(
+            f"split_coco: num_val must be between 1 and {len(images) - 1} for {input_ann} "
+            f"({len(images)} images), got {num_val}"
+        )
 
     order = np.random.default_rng(seed).permutation(len(images))
     val_positions = set(order[:num_val].tolist())

@@ -6,6 +6,7 @@ small network separates them quickly. Colours, size, position and rotation
 are random per image, on a noisy background, so the net has to learn geometry and texture rather
 than colour. Image i of class k in a split comes from its own generator (seed, split, k, i).
 """
+
 import os
 
 import cv2
@@ -46,12 +47,33 @@ def _shape_mask(shape, size, rng):
     elif shape == "cross":
         # A plus sign: twelve vertices alternating between arm tips and inner corners.
         arm = 0.22
-        base = np.array([[arm, 1], [arm, arm], [1, arm], [1, -arm], [arm, -arm], [arm, -1],
-                         [-arm, -1], [-arm, -arm], [-1, -arm], [-1, arm], [-arm, arm], [-arm, 1]])
+        base = np.array(
+            [
+                [arm, 1],
+                [arm, arm],
+                [1, arm],
+                [1, -arm],
+                [arm, -arm],
+                [arm, -1],
+                [-arm, -1],
+                [-arm, -arm],
+                [-1, -arm],
+                [-1, arm],
+                [-arm, arm],
+                [-arm, 1],
+            ]
+        )
         poly(np.arctan2(base[:, 1], base[:, 0]), np.hypot(base[:, 0], base[:, 1]) * r * 0.8)
     elif shape == "ring":
-        cv2.circle(mask, tuple(np.round(c * 16).astype(int)), int(round(r * 0.75 * 16)), 255,
-                   thickness=max(2, int(r * 0.45)), lineType=cv2.LINE_AA, shift=4)
+        cv2.circle(
+            mask,
+            tuple(np.round(c * 16).astype(int)),
+            int(round(r * 0.75 * 16)),
+            255,
+            thickness=max(2, int(r * 0.45)),
+            lineType=cv2.LINE_AA,
+            shift=4,
+        )
     elif shape == "bar":
         w, h = r, 0.3 * r
         corners = np.array([[w, h], [-w, h], [-w, -h], [w, -h]])
@@ -88,15 +110,15 @@ def draw_classification_image(rng, class_index, size):
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
-def make_classification_dataset(output_dir, num_classes=10, train_per_class=50, val_per_class=10,
-                                image_size=32, seed=0):
+def make_classification_dataset(
+    output_dir, num_classes=10, train_per_class=50, val_per_class=10, image_size=32, seed=0
+):
     """Write `output_dir/{train,val}/<class>/<i>.png`; return the class folder names."""
     names = class_names(num_classes)
     if image_size < 16:
         raise ValueError(f"image_size must be at least 16, got {image_size}")
     if train_per_class < 1 or val_per_class < 0:
-        raise ValueError(f"need train_per_class >= 1 and val_per_class >= 0, got {train_per_class} "
-                         f"and {val_per_class}")
+        raise ValueError(f"need train_per_class >= 1 and val_per_class >= 0, got {train_per_class} and {val_per_class}")
     for split, count in (("train", train_per_class), ("val", val_per_class)):
         for k, name in enumerate(names):
             folder = os.path.join(output_dir, split, name)

@@ -10,6 +10,7 @@ the smaller box); later shapes are drawn over earlier ones and every annotation 
 Everything is a function of the seed: image i of a split is drawn from its own generator
 (seed, split, i), so the minival images do not change when the number of training images does.
 """
+
 import os
 
 import cv2
@@ -51,8 +52,9 @@ def _background(rng, height, width):
     direction = rng.uniform(0, 2 * np.pi)
     ramp = (np.cos(direction) * xx / width + np.sin(direction) * yy / height)[..., None]
     gradient = ramp * rng.uniform(-35, 35, size=3)
-    blotches = cv2.resize(rng.uniform(-25, 25, size=(4, 4, 3)).astype(np.float32), (width, height),
-                          interpolation=cv2.INTER_CUBIC)
+    blotches = cv2.resize(
+        rng.uniform(-25, 25, size=(4, 4, 3)).astype(np.float32), (width, height), interpolation=cv2.INTER_CUBIC
+    )
     return base, base + gradient + blotches
 
 
@@ -123,8 +125,7 @@ def _annotation(ann_id, image_id, cls, pts):
         "id": ann_id,
         "image_id": image_id,
         "category_id": cls + 1,
-        "bbox": [round(float(x1), 2), round(float(y1), 2), round(float(x2 - x1), 2),
-                 round(float(y2 - y1), 2)],
+        "bbox": [round(float(x1), 2), round(float(y1), 2), round(float(x2 - x1), 2), round(float(y2 - y1), 2)],
         "area": round(_polygon_area(pts), 2),
         "iscrowd": 0,
         "segmentation": [[round(float(v), 2) for v in pts.reshape(-1)]],
@@ -143,12 +144,13 @@ def _fixed_size(image_size):
 def _image_size(rng, image_size, min_image_size, max_image_size):
     if image_size:
         return _fixed_size(image_size)
-    return (int(rng.integers(min_image_size, max_image_size + 1)),
-            int(rng.integers(min_image_size, max_image_size + 1)))
+    return (
+        int(rng.integers(min_image_size, max_image_size + 1)),
+        int(rng.integers(min_image_size, max_image_size + 1)),
+    )
 
 
-def _write_split(split, num_images, image_dir, seed, first_image_id, first_ann_id, sizes,
-                 max_objects, image_format):
+def _write_split(split, num_images, image_dir, seed, first_image_id, first_ann_id, sizes, max_objects, image_format):
     images, annotations = [], []
     ann_id = first_ann_id
     for i in range(num_images):
@@ -168,9 +170,18 @@ def _write_split(split, num_images, image_dir, seed, first_image_id, first_ann_i
     return images, annotations
 
 
-def make_shapes_dataset(output_dir, num_train=200, num_minival=50, num_search_val=0, image_size=None,
-                        min_image_size=96, max_image_size=160, max_objects=4, seed=0,
-                        image_format="jpg"):
+def make_shapes_dataset(
+    output_dir,
+    num_train=200,
+    num_minival=50,
+    num_search_val=0,
+    image_size=None,
+    min_image_size=96,
+    max_image_size=160,
+    max_objects=4,
+    seed=0,
+    image_format="jpg",
+):
     """Write the dataset under `output_dir` and return {split name: annotation file path}.
 
     Layout (what `paths_catalog` expects of `<datasets root>/shapes`): `images/` holding
@@ -184,37 +195,33 @@ def make_shapes_dataset(output_dir, num_train=200, num_minival=50, num_search_va
     if num_train < 1 or num_minival < 0:
         raise ValueError(f"need num_train >= 1 and num_minival >= 0, got {num_train} and {num_minival}")
     if image_size is None and not 32 <= min_image_size <= max_image_size:
-        raise ValueError(f"need 32 <= min_image_size <= max_image_size, got {min_image_size}, "
-                         f"{max_image_size}")
+        raise ValueError(f"need 32 <= min_image_size <= max_image_size, got {min_image_size}, {max_image_size}")
     if image_size is not None and min(_fixed_size(image_size)) < 32:
         raise ValueError(f"image sides must be at least 32, got image_size {image_size}")
     if max_objects < 1:
         raise ValueError(f"max_objects must be >= 1, got {max_objects}")
     if num_search_val and not 0 < num_search_val < num_train:
-        raise ValueError(f"num_search_val must be between 1 and num_train - 1 ({num_train - 1}), "
-                         f"got {num_search_val}")
+        raise ValueError(f"num_search_val must be between 1 and num_train - 1 ({num_train - 1}), got {num_search_val}")
     image_dir = os.path.join(output_dir, "images")
     ann_dir = os.path.join(output_dir, "annotations")
     os.makedirs(image_dir, exist_ok=True)
     os.makedirs(ann_dir, exist_ok=True)
     sizes = (image_size, min_image_size, max_image_size)
     header = {
-        "info": {"description": "DetNAS-PyTorch synthetic shapes", "version": "1.0", "year": 2024,
-                 "seed": seed},
+        "info": {"description": "DetNAS-PyTorch synthetic shapes", "version": "1.0", "year": 2024, "seed": seed},
         "licenses": [{"id": 1, "name": "generated", "url": ""}],
-        "categories": [{"id": i + 1, "name": n, "supercategory": "shape"}
-                       for i, n in enumerate(CATEGORIES)],
+        "categories": [{"id": i + 1, "name": n, "supercategory": "shape"} for i, n in enumerate(CATEGORIES)],
     }
     paths = {}
     next_image_id, next_ann_id = 1, 1
     for split, count in (("train", num_train), ("minival", num_minival)):
-        images, annotations = _write_split(split, count, image_dir, seed, next_image_id, next_ann_id,
-                                           sizes, max_objects, image_format)
+        images, annotations = _write_split(
+            split, count, image_dir, seed, next_image_id, next_ann_id, sizes, max_objects, image_format
+        )
         next_image_id += count
         next_ann_id += len(annotations)
         paths[split] = os.path.join(ann_dir, f"{split}.json")
         atomic_write_json(paths[split], dict(header, images=images, annotations=annotations))
     if num_search_val:
-        paths["search_train"], paths["search_val"] = split_coco(
-            paths["train"], ann_dir, num_search_val, seed=seed)
+        paths["search_train"], paths["search_val"] = split_coco(paths["train"], ann_dir, num_search_val, seed=seed)
     return paths

@@ -1,4 +1,5 @@
 """Batches whose images all come from one group (e.g. landscape vs portrait), to limit padding."""
+
 from torch.utils.data.sampler import BatchSampler, Sampler
 
 
@@ -31,13 +32,12 @@ class GroupedBatchSampler(BatchSampler):
         by_group = {}
         for position, idx in enumerate(indices):
             if not 0 <= idx < len(self.group_ids):
-                raise IndexError(f"sampler yielded index {idx}, but group_ids covers "
-                                 f"{len(self.group_ids)} items")
+                raise IndexError(f"sampler yielded index {idx}, but group_ids covers {len(self.group_ids)} items")
             by_group.setdefault(self.group_ids[idx], []).append((position, idx))
         batches = []
         for members in by_group.values():
             for start in range(0, len(members), self.batch_size):
-                chunk = members[start:start + self.batch_size]
+                chunk = members[start : start + self.batch_size]
                 if self.drop_uneven and len(chunk) < self.batch_size:
                     continue
                 batches.append(chunk)

@@ -1,4 +1,5 @@
 """A batch sampler that runs for a fixed number of iterations, pass after pass, and can resume."""
+
 from torch.utils.data.sampler import BatchSampler
 
 
@@ -17,8 +18,7 @@ class IterationBasedBatchSampler(BatchSampler):
 
     def __init__(self, batch_sampler, num_iterations, start_iter=0):
         if num_iterations < 0 or start_iter < 0:
-            raise ValueError(f"num_iterations and start_iter must be >= 0, got {num_iterations} and "
-                             f"{start_iter}")
+            raise ValueError(f"num_iterations and start_iter must be >= 0, got {num_iterations} and {start_iter}")
         self.batch_sampler = batch_sampler
         self.num_iterations = int(num_iterations)
         self.start_iter = int(start_iter)
@@ -44,8 +44,10 @@ class IterationBasedBatchSampler(BatchSampler):
                 iteration += 1
                 batches_in_pass += 1
             if batches_in_pass == 0:
-                raise ValueError("IterationBasedBatchSampler: the batch sampler yields no batches "
-                                 "(fewer images than one batch with drop_uneven?)")
+                raise ValueError(
+                    "IterationBasedBatchSampler: the batch sampler yields no batches "
+                    "(fewer images than one batch with drop_uneven?)"
+                )
 
     def __len__(self):
         return self.num_iterations

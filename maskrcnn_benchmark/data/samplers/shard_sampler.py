@@ -1,4 +1,5 @@
 """Contiguous, unpadded shards of a dataset for distributed inference."""
+
 from torch.utils.data.sampler import Sampler
 
 

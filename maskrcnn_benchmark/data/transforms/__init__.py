@@ -1,6 +1,13 @@
 from .build import build_transforms
-from .transforms import (Compose, Normalize, RandomHorizontalFlip, RandomRotate90,
-                         RandomVerticalFlip, Resize, ToTensor)
+from .transforms import Compose, Normalize, RandomHorizontalFlip, RandomRotate90, RandomVerticalFlip, Resize, ToTensor
 
-__all__ = ["Compose", "Normalize", "RandomHorizontalFlip", "RandomRotate90", "RandomVerticalFlip",
-           "Resize", "ToTensor", "build_transforms"]
+__all__ = [
+    "Compose",
+    "Normalize",
+    "RandomHorizontalFlip",
+    "RandomRotate90",
+    "RandomVerticalFlip",
+    "Resize",
+    "ToTensor",
+    "build_transforms",
+]

@@ -4,6 +4,7 @@
 use torch's generator, which DataLoader workers seed from the main process and `torch.manual_seed`
 controls, so a run is reproducible from its seed.
 """
+
 import torch
 import torchvision.transforms.functional as F
 from PIL import Image
@@ -149,5 +150,4 @@ class Normalize:
         return F.normalize(image, mean=self.mean, std=self.std), target
 
     def __repr__(self):
-        return (f"{self.__class__.__name__}(mean={self.mean}, std={self.std}, "
-                f"to_bgr255={self.to_bgr255})")
+        return f"{self.__class__.__name__}(mean={self.mean}, std={self.std}, to_bgr255={self.to_bgr255})"

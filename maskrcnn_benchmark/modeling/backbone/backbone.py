@@ -1,4 +1,5 @@
 """`build_backbone(cfg)`: the body + FPN named by MODEL.BACKBONE.CONV_BODY."""
+
 from functools import partial
 
 from maskrcnn_benchmark.modeling.registry import BACKBONES
@@ -14,10 +15,17 @@ def fpn_norm(cfg):
 
 def make_resnet_body(cfg, depth):
     r = cfg.MODEL.RESNETS
-    return ResNet(depth, norm=r.NORM, freeze_at=cfg.MODEL.BACKBONE.FREEZE_CONV_BODY_AT,
-                  stem_out_channels=r.STEM_OUT_CHANNELS, res2_out_channels=r.RES2_OUT_CHANNELS,
-                  num_groups=r.NUM_GROUPS, width_per_group=r.WIDTH_PER_GROUP,
-                  stride_in_1x1=r.STRIDE_IN_1X1, res5_dilation=r.RES5_DILATION)
+    return ResNet(
+        depth,
+        norm=r.NORM,
+        freeze_at=cfg.MODEL.BACKBONE.FREEZE_CONV_BODY_AT,
+        stem_out_channels=r.STEM_OUT_CHANNELS,
+        res2_out_channels=r.RES2_OUT_CHANNELS,
+        num_groups=r.NUM_GROUPS,
+        width_per_group=r.WIDTH_PER_GROUP,
+        stride_in_1x1=r.STRIDE_IN_1X1,
+        res5_dilation=r.RES5_DILATION,
+    )
 
 
 def attach_fpn(cfg, body, p3p7=False):
@@ -48,8 +56,7 @@ def build_resnet_fpn_p3p7_backbone(cfg, depth):
 
 for _depth in (18, 34, 50, 101):
     BACKBONES.register(f"R-{_depth}-FPN", partial(build_resnet_fpn_backbone, depth=_depth))
-    BACKBONES.register(f"R-{_depth}-FPN-RETINANET",
-                       partial(build_resnet_fpn_p3p7_backbone, depth=_depth))
+    BACKBONES.register(f"R-{_depth}-FPN-RETINANET", partial(build_resnet_fpn_p3p7_backbone, depth=_depth))
 
 
 def build_backbone(cfg):

@@ -23,6 +23,7 @@ MODEL.BACKBONE.FREEZE_CONV_BODY_AT does for ResNet; 0 (the DetNAS configs) train
 Initialisation follows ShuffleNetV2: convs N(0, 0.01) in the stem and N(0, 1 / weight.shape[1])
 elsewhere (so depthwise kernels get std 1), BatchNorm weight 1 and bias 1e-4, zero running mean.
 """
+
 from functools import partial
 
 import torch
@@ -40,8 +41,9 @@ NORMS = ("BN", "SyncBN", "FrozenBN")
 
 def _conv_norm(in_ch, out_ch, kernel, stride, norm, relu, depthwise=False):
     layers = [
-        nn.Conv2d(in_ch, out_ch, kernel, stride=stride, padding=kernel // 2,
-                  groups=in_ch if depthwise else 1, bias=False),
+        nn.Conv2d(
+            in_ch, out_ch, kernel, stride=stride, padding=kernel // 2, groups=in_ch if depthwise else 1, bias=False
+        ),
         make_norm(norm, out_ch),
     ]
     if relu:
@@ -59,20 +61,25 @@ class ChoiceBlock(nn.Module):
         self.stride = stride
         if stride == 2:
             if out_channels <= in_channels:
-                raise ValueError(f"a stride-2 unit needs out_channels > in_channels (the projection "
-                                 f"keeps in_channels), got {in_channels} -> {out_channels}")
+                raise ValueError(
+                    f"a stride-2 unit needs out_channels > in_channels (the projection "
+                    f"keeps in_channels), got {in_channels} -> {out_channels}"
+                )
             branch_in, branch_out = in_channels, out_channels - in_channels
             self.branch_proj = nn.Sequential(
                 *_conv_norm(in_channels, in_channels, kernel, 2, norm, relu=False, depthwise=True),
-                *_conv_norm(in_channels, in_channels, 1, 1, norm, relu=True))
+                *_conv_norm(in_channels, in_channels, 1, 1, norm, relu=True),
+            )
         else:
             if in_channels != out_channels or in_channels % 2:
-                raise ValueError(f"a stride-1 unit needs equal, even channel counts, got "
-                                 f"{in_channels} -> {out_channels}")
+                raise ValueError(
+                    f"a stride-1 unit needs equal, even channel counts, got {in_channels} -> {out_channels}"
+                )
             branch_in = branch_out = out_channels // 2
             self.branch_proj = None
         self.branch_main = nn.Sequential(
-            *self.main_layers(branch_in, out_channels // 2, branch_out, stride, kernel, norm))
+            *self.main_layers(branch_in, out_channels // 2, branch_out, stride, kernel, norm)
+        )
 
     def main_layers(self, in_ch, mid_ch, out_ch, stride, kernel, norm):
         raise NotImplementedError
@@ -89,21 +96,25 @@ class ShuffleBlock(ChoiceBlock):
     """ShuffleNetV2 unit with a kxk depthwise conv (choices shufflenet_3x3/5x5/7x7)."""
 
     def main_layers(self, in_ch, mid_ch, out_ch, stride, kernel, norm):
-        return [*_conv_norm(in_ch, mid_ch, 1, 1, norm, relu=True),
-                *_conv_norm(mid_ch, mid_ch, kernel, stride, norm, relu=False, depthwise=True),
-                *_conv_norm(mid_ch, out_ch, 1, 1, norm, relu=True)]
+        return [
+            *_conv_norm(in_ch, mid_ch, 1, 1, norm, relu=True),
+            *_conv_norm(mid_ch, mid_ch, kernel, stride, norm, relu=False, depthwise=True),
+            *_conv_norm(mid_ch, out_ch, 1, 1, norm, relu=True),
+        ]
 
 
 class XceptionBlock(ChoiceBlock):
     """Three (depthwise 3x3, 1x1) pairs: a larger receptive field at little extra cost."""
 
     def main_layers(self, in_ch, mid_ch, out_ch, stride, kernel, norm):
-        return [*_conv_norm(in_ch, in_ch, 3, stride, norm, relu=False, depthwise=True),
-                *_conv_norm(in_ch, mid_ch, 1, 1, norm, relu=True),
-                *_conv_norm(mid_ch, mid_ch, 3, 1, norm, relu=False, depthwise=True),
-                *_conv_norm(mid_ch, mid_ch, 1, 1, norm, relu=True),
-                *_conv_norm(mid_ch, mid_ch, 3, 1, norm, relu=False, depthwise=True),
-                *_conv_norm(mid_ch, out_ch, 1, 1, norm, relu=True)]
+        return [
+            *_conv_norm(in_ch, in_ch, 3, stride, norm, relu=False, depthwise=True),
+            *_conv_norm(in_ch, mid_ch, 1, 1, norm, relu=True),
+            *_conv_norm(mid_ch, mid_ch, 3, 1, norm, relu=False, depthwise=True),
+            *_conv_norm(mid_ch, mid_ch, 1, 1, norm, relu=True),
+            *_conv_norm(mid_ch, mid_ch, 3, 1, norm, relu=False, depthwise=True),
+            *_conv_norm(mid_ch, out_ch, 1, 1, norm, relu=True),
+        ]
 
 
 def make_choice_block(choice, in_channels, out_channels, stride, norm="BN"):
@@ -147,9 +158,9 @@ class _DetNASBase(nn.Module):
     def _freeze(self):
         groups, start = [[self.stem]], 0
         for n in self.space.blocks_per_stage:
-            groups.append(list(self.blocks[start:start + n]))
+            groups.append(list(self.blocks[start : start + n]))
             start += n
-        for modules in groups[:self.freeze_at]:
+        for modules in groups[: self.freeze_at]:
             for module in modules:
                 for p in module.parameters():
                     p.requires_grad_(False)
@@ -178,7 +189,8 @@ class DetNASBody(_DetNASBase):
         self.arch = parse_arch(arch, self.size)
         self.blocks = nn.ModuleList(
             make_choice_block(c, in_ch, out_ch, stride, norm)
-            for c, (in_ch, out_ch, stride) in zip(self.arch, self.space.block_specs()))
+            for c, (in_ch, out_ch, stride) in zip(self.arch, self.space.block_specs())
+        )
         _init_weights(self)
         self._freeze()
 
@@ -195,9 +207,9 @@ class DetNASSupernet(_DetNASBase):
     def __init__(self, size, norm="BN", freeze_at=0):
         super().__init__(size, norm, freeze_at)
         self.blocks = nn.ModuleList(
-            nn.ModuleList(make_choice_block(c, in_ch, out_ch, stride, norm)
-                          for c in range(self.space.num_choices))
-            for in_ch, out_ch, stride in self.space.block_specs())
+            nn.ModuleList(make_choice_block(c, in_ch, out_ch, stride, norm) for c in range(self.space.num_choices))
+            for in_ch, out_ch, stride in self.space.block_specs()
+        )
         _init_weights(self)
         self._freeze()
 
@@ -236,9 +248,11 @@ def build_detnas_fpn_backbone(cfg, size, released_arch, retinanet, supernet):
 
 
 for _name, (_size, _released, _retinanet) in DETNAS_BACKBONES.items():
-    BACKBONES.register(_name, partial(build_detnas_fpn_backbone, size=_size,
-                                      released_arch=_released, retinanet=_retinanet,
-                                      supernet=False))
-    BACKBONES.register(f"{_name}-search", partial(build_detnas_fpn_backbone, size=_size,
-                                                  released_arch=_released, retinanet=_retinanet,
-                                                  supernet=True))
+    BACKBONES.register(
+        _name,
+        partial(build_detnas_fpn_backbone, size=_size, released_arch=_released, retinanet=_retinanet, supernet=False),
+    )
+    BACKBONES.register(
+        f"{_name}-search",
+        partial(build_detnas_fpn_backbone, size=_size, released_arch=_released, retinanet=_retinanet, supernet=True),
+    )

@@ -1,4 +1,5 @@
 """Feature Pyramid Network (Lin et al., 2017) on top of a body's C2..C5 outputs."""
+
 import torch.nn.functional as F
 from torch import nn
 
@@ -7,8 +8,7 @@ from maskrcnn_benchmark.layers import make_norm
 
 def _fpn_conv(in_channels, out_channels, kernel_size, stride=1, norm="", relu=False):
     """Conv with Caffe2's "XavierFill" (Kaiming uniform, a=1), bias only without norm."""
-    conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
-                     padding=kernel_size // 2, bias=norm == "")
+    conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=kernel_size // 2, bias=norm == "")
     nn.init.kaiming_uniform_(conv.weight, a=1)
     if conv.bias is not None:
         nn.init.zeros_(conv.bias)
@@ -36,14 +36,13 @@ class FPN(nn.Module):
         super().__init__()
         self.in_indices = [i for i, c in enumerate(in_channels_list) if c > 0]
         if not self.in_indices:
-            raise ValueError(f"FPN needs at least one input level, got in_channels_list "
-                             f"{list(in_channels_list)}")
+            raise ValueError(f"FPN needs at least one input level, got in_channels_list {list(in_channels_list)}")
         self.inner_blocks = nn.ModuleList(
-            _fpn_conv(in_channels_list[i], out_channels, 1, norm=norm, relu=relu)
-            for i in self.in_indices)
+            _fpn_conv(in_channels_list[i], out_channels, 1, norm=norm, relu=relu) for i in self.in_indices
+        )
         self.layer_blocks = nn.ModuleList(
-            _fpn_conv(out_channels, out_channels, 3, norm=norm, relu=relu)
-            for _ in self.in_indices)
+            _fpn_conv(out_channels, out_channels, 3, norm=norm, relu=relu) for _ in self.in_indices
+        )
         self.top_blocks = top_blocks
         self.out_channels = out_channels
 
@@ -51,8 +50,7 @@ class FPN(nn.Module):
         features = [x[i] for i in self.in_indices]
         last_inner = self.inner_blocks[-1](features[-1])
         results = [self.layer_blocks[-1](last_inner)]
-        for feature, inner, layer in zip(features[-2::-1], self.inner_blocks[-2::-1],
-                                         self.layer_blocks[-2::-1]):
+        for feature, inner, layer in zip(features[-2::-1], self.inner_blocks[-2::-1], self.layer_blocks[-2::-1]):
             lateral = inner(feature)
             top_down = F.interpolate(last_inner, size=lateral.shape[-2:], mode="nearest")
             last_inner = lateral + top_down

@@ -3,6 +3,7 @@
 Module names follow torchvision's ResNet (conv1, bn1, layer1..layer4, downsample.0/1), so ImageNet
 weights in that layout load into `backbone.body` as they are.
 """
+
 import torch
 from torch import nn
 
@@ -18,9 +19,16 @@ RESNET_SPECS = {
 
 
 def _conv(in_channels, out_channels, kernel_size, stride=1, dilation=1, groups=1):
-    conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride,
-                     padding=dilation * (kernel_size // 2), dilation=dilation, groups=groups,
-                     bias=False)
+    conv = nn.Conv2d(
+        in_channels,
+        out_channels,
+        kernel_size,
+        stride=stride,
+        padding=dilation * (kernel_size // 2),
+        dilation=dilation,
+        groups=groups,
+        bias=False,
+    )
     nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
     return conv
 
@@ -28,8 +36,7 @@ def _conv(in_channels, out_channels, kernel_size, stride=1, dilation=1, groups=1
 def _downsample(in_channels, out_channels, stride, norm):
     if in_channels == out_channels and stride == 1:
         return None
-    return nn.Sequential(_conv(in_channels, out_channels, 1, stride=stride),
-                         make_norm(norm, out_channels))
+    return nn.Sequential(_conv(in_channels, out_channels, 1, stride=stride), make_norm(norm, out_channels))
 
 
 class BasicBlock(nn.Module):
@@ -58,14 +65,24 @@ class Bottleneck(nn.Module):
     of the 3x3 (torchvision's models).
     """
 
-    def __init__(self, in_channels, bottleneck_channels, out_channels, stride=1, dilation=1,
-                 num_groups=1, stride_in_1x1=True, norm="FrozenBN"):
+    def __init__(
+        self,
+        in_channels,
+        bottleneck_channels,
+        out_channels,
+        stride=1,
+        dilation=1,
+        num_groups=1,
+        stride_in_1x1=True,
+        norm="FrozenBN",
+    ):
         super().__init__()
         stride_1x1, stride_3x3 = (stride, 1) if stride_in_1x1 else (1, stride)
         self.conv1 = _conv(in_channels, bottleneck_channels, 1, stride=stride_1x1)
         self.bn1 = make_norm(norm, bottleneck_channels)
-        self.conv2 = _conv(bottleneck_channels, bottleneck_channels, 3, stride=stride_3x3,
-                           dilation=dilation, groups=num_groups)
+        self.conv2 = _conv(
+            bottleneck_channels, bottleneck_channels, 3, stride=stride_3x3, dilation=dilation, groups=num_groups
+        )
         self.bn2 = make_norm(norm, bottleneck_channels)
         self.conv3 = _conv(bottleneck_channels, out_channels, 1)
         self.bn3 = make_norm(norm, out_channels)
@@ -92,9 +109,19 @@ class ResNet(nn.Module):
     them, stay NHWC). GPU inputs are left as they come.
     """
 
-    def __init__(self, depth, norm="FrozenBN", freeze_at=0, stem_out_channels=64,
-                 res2_out_channels=256, num_groups=1, width_per_group=64, stride_in_1x1=True,
-                 res5_dilation=1, channels_last=True):
+    def __init__(
+        self,
+        depth,
+        norm="FrozenBN",
+        freeze_at=0,
+        stem_out_channels=64,
+        res2_out_channels=256,
+        num_groups=1,
+        width_per_group=64,
+        stride_in_1x1=True,
+        res5_dilation=1,
+        channels_last=True,
+    ):
         super().__init__()
         if depth not in RESNET_SPECS:
             raise ValueError(f"ResNet depth must be one of {sorted(RESNET_SPECS)}, got {depth}")
@@ -104,8 +131,7 @@ class ResNet(nn.Module):
             raise ValueError(f"ResNet res5_dilation must be 1 or 2, got {res5_dilation}")
         block_kind, blocks_per_stage = RESNET_SPECS[depth]
         if block_kind == "basic" and num_groups != 1:
-            raise ValueError(f"ResNet-{depth} has basic blocks, which do not support "
-                             f"num_groups={num_groups}")
+            raise ValueError(f"ResNet-{depth} has basic blocks, which do not support num_groups={num_groups}")
 
         self.conv1 = _conv(3, stem_out_channels, 7, stride=2)
         self.bn1 = make_norm(norm, stem_out_channels)
@@ -115,7 +141,7 @@ class ResNet(nn.Module):
         in_channels = stem_out_channels
         self.stage_out_channels = []
         for index, num_blocks in enumerate(blocks_per_stage):
-            factor = 2 ** index
+            factor = 2**index
             dilation = res5_dilation if index == 3 else 1
             # res2 keeps the stem's stride; a dilated res5 trades its stride for dilation.
             stride = 1 if index == 0 or dilation > 1 else 2
@@ -124,13 +150,21 @@ class ResNet(nn.Module):
                 block_stride = stride if b == 0 else 1
                 if block_kind == "basic":
                     out_channels = width_per_group * factor
-                    blocks.append(BasicBlock(in_channels, out_channels, block_stride, dilation,
-                                             norm))
+                    blocks.append(BasicBlock(in_channels, out_channels, block_stride, dilation, norm))
                 else:
                     out_channels = res2_out_channels * factor
-                    blocks.append(Bottleneck(in_channels, num_groups * width_per_group * factor,
-                                             out_channels, block_stride, dilation, num_groups,
-                                             stride_in_1x1, norm))
+                    blocks.append(
+                        Bottleneck(
+                            in_channels,
+                            num_groups * width_per_group * factor,
+                            out_channels,
+                            block_stride,
+                            dilation,
+                            num_groups,
+                            stride_in_1x1,
+                            norm,
+                        )
+                    )
                 in_channels = out_channels
             self.add_module(f"layer{index + 1}", nn.Sequential(*blocks))
             self.stage_out_channels.append(in_channels)

@@ -1,4 +1,5 @@
 """The meta-architecture: backbone -> proposals (RPN or RetinaNet) -> optional ROI heads."""
+
 from torch import nn
 
 from maskrcnn_benchmark.structures.image_list import to_image_list
@@ -43,10 +44,14 @@ class GeneralizedRCNN(nn.Module):
     def _backbone_kwargs(self, arch):
         if getattr(self.backbone, "is_supernet", False):
             if arch is None:
-                raise ValueError("the backbone is a supernet (MODEL.BACKBONE.CONV_BODY ends in "
-                                 "'-search'): pass arch=(one choice per block) to the model")
+                raise ValueError(
+                    "the backbone is a supernet (MODEL.BACKBONE.CONV_BODY ends in "
+                    "'-search'): pass arch=(one choice per block) to the model"
+                )
             return {"arch": tuple(arch)}
         if arch is not None:
-            raise ValueError(f"arch={arch!r} was given but the backbone is not a supernet; a "
-                             f"fixed architecture is chosen by MODEL.BACKBONE.ARCH")
+            raise ValueError(
+                f"arch={arch!r} was given but the backbone is not a supernet; a "
+                f"fixed architecture is chosen by MODEL.BACKBONE.ARCH"
+            )
         return {}

@@ -1,4 +1,5 @@
 """The second stage: box head, optionally followed by the mask head."""
+
 from torch import nn
 
 from .box_head.box_head import build_roi_box_head
@@ -22,8 +23,7 @@ class CombinedROIHeads(nn.ModuleDict):
         x, detections, losses = self["box"](features, proposals, targets)
         losses = dict(losses)
         if "mask" in self:
-            _, detections, mask_losses = self["mask"](features, detections, targets,
-                                                      box_features=x)
+            _, detections, mask_losses = self["mask"](features, detections, targets, box_features=x)
             losses.update(mask_losses)
         return x, detections, losses
 

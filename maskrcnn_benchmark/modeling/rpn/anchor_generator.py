@@ -1,4 +1,5 @@
 """Anchors: reference boxes tiled over every feature-map position of every pyramid level."""
+
 import torch
 from torch import nn
 
@@ -39,10 +40,12 @@ def anchor_visibility(anchors, image_sizes, straddle_thresh):
         return torch.ones((num_images, anchors.shape[0]), dtype=torch.bool, device=anchors.device)
     sizes = torch.as_tensor(image_sizes, dtype=anchors.dtype, device=anchors.device)
     heights, widths = sizes[:, :1], sizes[:, 1:]
-    return ((anchors[None, :, 0] >= -straddle_thresh)
-            & (anchors[None, :, 1] >= -straddle_thresh)
-            & (anchors[None, :, 2] <= widths + straddle_thresh)
-            & (anchors[None, :, 3] <= heights + straddle_thresh))
+    return (
+        (anchors[None, :, 0] >= -straddle_thresh)
+        & (anchors[None, :, 1] >= -straddle_thresh)
+        & (anchors[None, :, 2] <= widths + straddle_thresh)
+        & (anchors[None, :, 3] <= heights + straddle_thresh)
+    )
 
 
 class AnchorGenerator(nn.Module):
@@ -61,8 +64,9 @@ class AnchorGenerator(nn.Module):
         super().__init__()
         sizes = [tuple(s) if isinstance(s, (tuple, list)) else (s,) for s in sizes]
         if len(sizes) != len(strides):
-            raise ValueError(f"AnchorGenerator: {len(sizes)} anchor size groups for "
-                             f"{len(strides)} strides; give one group per level")
+            raise ValueError(
+                f"AnchorGenerator: {len(sizes)} anchor size groups for {len(strides)} strides; give one group per level"
+            )
         self.strides = tuple(strides)
         self.offset = offset
         self.sizes = sizes
@@ -76,15 +80,18 @@ class AnchorGenerator(nn.Module):
     def forward(self, feature_maps):
         """feature_maps: list of [N, C, H_l, W_l] -> list of anchors [H_l * W_l * A_l, 4]."""
         if len(feature_maps) != len(self.strides):
-            raise ValueError(f"AnchorGenerator built for {len(self.strides)} levels got "
-                             f"{len(feature_maps)} feature maps")
+            raise ValueError(
+                f"AnchorGenerator built for {len(self.strides)} levels got {len(feature_maps)} feature maps"
+            )
         grid_sizes = tuple(tuple(f.shape[-2:]) for f in feature_maps)
         device = feature_maps[0].device
         key = (grid_sizes, str(device))
         anchors = self._cache.get(key)
         if anchors is None:
-            anchors = [grid_anchors(cell.to(device), size, stride, self.offset)
-                       for cell, size, stride in zip(self.cell_anchors, grid_sizes, self.strides)]
+            anchors = [
+                grid_anchors(cell.to(device), size, stride, self.offset)
+                for cell, size, stride in zip(self.cell_anchors, grid_sizes, self.strides)
+            ]
             if len(self._cache) >= self._CACHE_SIZE:
                 self._cache.pop(next(iter(self._cache)))
             self._cache[key] = anchors
@@ -93,8 +100,7 @@ class AnchorGenerator(nn.Module):
 
 def retinanet_sizes(anchor_sizes, octave, scales_per_octave):
     """RetinaNet's sizes per level: each base size times octave ** (i / scales_per_octave)."""
-    return [tuple(size * octave ** (i / scales_per_octave) for i in range(scales_per_octave))
-            for size in anchor_sizes]
+    return [tuple(size * octave ** (i / scales_per_octave) for i in range(scales_per_octave)) for size in anchor_sizes]
 
 
 def make_anchor_generator(cfg):
@@ -102,15 +108,16 @@ def make_anchor_generator(cfg):
     rpn = cfg.MODEL.RPN
     if rpn.USE_FPN:
         if len(rpn.ANCHOR_SIZES) != len(rpn.ANCHOR_STRIDE):
-            raise ValueError(f"MODEL.RPN.ANCHOR_SIZES {tuple(rpn.ANCHOR_SIZES)} and "
-                             f"MODEL.RPN.ANCHOR_STRIDE {tuple(rpn.ANCHOR_STRIDE)} need one entry "
-                             f"per FPN level each")
+            raise ValueError(
+                f"MODEL.RPN.ANCHOR_SIZES {tuple(rpn.ANCHOR_SIZES)} and "
+                f"MODEL.RPN.ANCHOR_STRIDE {tuple(rpn.ANCHOR_STRIDE)} need one entry "
+                f"per FPN level each"
+            )
         sizes = [(s,) for s in rpn.ANCHOR_SIZES]
         strides = rpn.ANCHOR_STRIDE
     else:
         if len(rpn.ANCHOR_STRIDE) != 1:
-            raise ValueError(f"MODEL.RPN.ANCHOR_STRIDE must have one entry without FPN, got "
-                             f"{tuple(rpn.ANCHOR_STRIDE)}")
+            raise ValueError(f"MODEL.RPN.ANCHOR_STRIDE must have one entry without FPN, got {tuple(rpn.ANCHOR_STRIDE)}")
         sizes = [tuple(rpn.ANCHOR_SIZES)]
         strides = rpn.ANCHOR_STRIDE
     return AnchorGenerator(sizes, rpn.ASPECT_RATIOS, strides)
@@ -119,9 +126,10 @@ def make_anchor_generator(cfg):
 def make_retinanet_anchor_generator(cfg):
     ret = cfg.MODEL.RETINANET
     if len(ret.ANCHOR_SIZES) != len(ret.ANCHOR_STRIDES):
-        raise ValueError(f"MODEL.RETINANET.ANCHOR_SIZES {tuple(ret.ANCHOR_SIZES)} and "
-                         f"MODEL.RETINANET.ANCHOR_STRIDES {tuple(ret.ANCHOR_STRIDES)} need one "
-                         f"entry per level each")
+        raise ValueError(
+            f"MODEL.RETINANET.ANCHOR_SIZES {tuple(ret.ANCHOR_SIZES)} and "
+            f"MODEL.RETINANET.ANCHOR_STRIDES {tuple(ret.ANCHOR_STRIDES)} need one "
+            f"entry per level each"
+        )
     sizes = retinanet_sizes(ret.ANCHOR_SIZES, ret.OCTAVE, ret.SCALES_PER_OCTAVE)
     return AnchorGenerator(sizes, ret.ASPECT_RATIOS, ret.ANCHOR_STRIDES)
-

@@ -1,4 +1,5 @@
 """From RPN outputs to proposals: top-k per level, decode, clip, filter, NMS, top-N."""
+
 import torch
 import torch.nn.functional as F
 
@@ -12,8 +13,10 @@ def clip_boxes(boxes, image_sizes):
     sizes = torch.as_tensor(image_sizes, dtype=boxes.dtype, device=boxes.device)
     heights, widths = sizes[:, 0, None], sizes[:, 1, None]
     x1, y1, x2, y2 = boxes.clamp(min=0).unbind(-1)
-    return torch.stack((torch.minimum(x1, widths), torch.minimum(y1, heights),
-                        torch.minimum(x2, widths), torch.minimum(y2, heights)), dim=-1)
+    return torch.stack(
+        (torch.minimum(x1, widths), torch.minimum(y1, heights), torch.minimum(x2, widths), torch.minimum(y2, heights)),
+        dim=-1,
+    )
 
 
 def cap_per_group(keep, groups, num_groups, cap):
@@ -37,15 +40,22 @@ class RPNPostProcessor:
     "objectness".
     """
 
-    def __init__(self, pre_nms_top_n, post_nms_top_n, nms_thresh, min_size, box_coder,
-                 fpn_post_nms_top_n=None, fpn_post_nms_per_batch=False):
+    def __init__(
+        self,
+        pre_nms_top_n,
+        post_nms_top_n,
+        nms_thresh,
+        min_size,
+        box_coder,
+        fpn_post_nms_top_n=None,
+        fpn_post_nms_per_batch=False,
+    ):
         self.pre_nms_top_n = pre_nms_top_n
         self.post_nms_top_n = post_nms_top_n
         self.nms_thresh = nms_thresh
         self.min_size = min_size
         self.box_coder = box_coder
-        self.fpn_post_nms_top_n = post_nms_top_n if fpn_post_nms_top_n is None \
-            else fpn_post_nms_top_n
+        self.fpn_post_nms_top_n = post_nms_top_n if fpn_post_nms_top_n is None else fpn_post_nms_top_n
         self.fpn_post_nms_per_batch = fpn_post_nms_per_batch
 
     def __call__(self, anchors, objectness, box_regression, image_sizes, targets=None):
@@ -55,8 +65,7 @@ class RPNPostProcessor:
         boxes = clip_boxes(boxes, image_sizes)
         widths = boxes[..., 2] - boxes[..., 0]
         heights = boxes[..., 3] - boxes[..., 1]
-        valid = (widths >= self.min_size) & (heights >= self.min_size) & (widths > 0) \
-            & (heights > 0)
+        valid = (widths >= self.min_size) & (heights >= self.min_size) & (widths > 0) & (heights > 0)
 
         kept = []
         for i in range(len(image_sizes)):
@@ -65,7 +74,7 @@ class RPNPostProcessor:
             if self.post_nms_top_n < self.pre_nms_top_n:
                 keep = cap_per_group(keep, levels[keep], len(anchors), self.post_nms_top_n)
             if not self.fpn_post_nms_per_batch:
-                keep = keep[:self.fpn_post_nms_top_n]
+                keep = keep[: self.fpn_post_nms_top_n]
             kept.append(keep)
         if self.fpn_post_nms_per_batch:
             kept = self._top_n_over_batch(kept, scores)
@@ -85,8 +94,7 @@ class RPNPostProcessor:
         num_images = objectness[0].shape[0]
         image_idx = torch.arange(num_images, device=objectness[0].device)[:, None]
         boxes, scores, levels = [], [], []
-        for level, (anchors_l, logits_l, deltas_l) in enumerate(
-                zip(anchors, objectness, box_regression)):
+        for level, (anchors_l, logits_l, deltas_l) in enumerate(zip(anchors, objectness, box_regression)):
             k = min(self.pre_nms_top_n, logits_l.shape[1])
             top_logits, top_idx = logits_l.topk(k, dim=1, sorted=False)
             decoded = self.box_coder.decode(deltas_l[image_idx, top_idx], anchors_l[top_idx])
@@ -107,22 +115,26 @@ class RPNPostProcessor:
     @staticmethod
     def _add_gt_proposals(proposals, target):
         gt = BoxList(target.convert("xyxy").bbox.to(proposals.bbox.dtype), proposals.size)
-        gt.add_field("objectness", torch.ones(len(gt), device=gt.bbox.device,
-                                              dtype=proposals.get_field("objectness").dtype))
+        gt.add_field(
+            "objectness", torch.ones(len(gt), device=gt.bbox.device, dtype=proposals.get_field("objectness").dtype)
+        )
         return cat_boxlist([proposals, gt])
 
 
 def make_rpn_postprocessor(cfg, box_coder, is_train):
     rpn = cfg.MODEL.RPN
     if is_train:
-        pre, post, fpn_post = (rpn.PRE_NMS_TOP_N_TRAIN, rpn.POST_NMS_TOP_N_TRAIN,
-                               rpn.FPN_POST_NMS_TOP_N_TRAIN)
+        pre, post, fpn_post = (rpn.PRE_NMS_TOP_N_TRAIN, rpn.POST_NMS_TOP_N_TRAIN, rpn.FPN_POST_NMS_TOP_N_TRAIN)
     else:
-        pre, post, fpn_post = (rpn.PRE_NMS_TOP_N_TEST, rpn.POST_NMS_TOP_N_TEST,
-                               rpn.FPN_POST_NMS_TOP_N_TEST)
+        pre, post, fpn_post = (rpn.PRE_NMS_TOP_N_TEST, rpn.POST_NMS_TOP_N_TEST, rpn.FPN_POST_NMS_TOP_N_TEST)
     if not rpn.USE_FPN:
         fpn_post = post  # one level: the per-level cap is the final one
-    return RPNPostProcessor(pre_nms_top_n=pre, post_nms_top_n=post, nms_thresh=rpn.NMS_THRESH,
-                            min_size=rpn.MIN_SIZE, box_coder=box_coder,
-                            fpn_post_nms_top_n=fpn_post,
-                            fpn_post_nms_per_batch=is_train and rpn.FPN_POST_NMS_PER_BATCH)
+    return RPNPostProcessor(
+        pre_nms_top_n=pre,
+        post_nms_top_n=post,
+        nms_thresh=rpn.NMS_THRESH,
+        min_size=rpn.MIN_SIZE,
+        box_coder=box_coder,
+        fpn_post_nms_top_n=fpn_post,
+        fpn_post_nms_per_batch=is_train and rpn.FPN_POST_NMS_PER_BATCH,
+    )

@@ -1,10 +1,10 @@
 """RPN training targets and losses."""
+
 import torch
 import torch.nn.functional as F
 
 from maskrcnn_benchmark.layers import smooth_l1_loss
-from maskrcnn_benchmark.modeling.balanced_positive_negative_sampler import (
-    BalancedPositiveNegativeSampler)
+from maskrcnn_benchmark.modeling.balanced_positive_negative_sampler import BalancedPositiveNegativeSampler
 from maskrcnn_benchmark.modeling.matcher import Matcher
 from maskrcnn_benchmark.structures.bounding_box import BoxList
 from maskrcnn_benchmark.structures.boxlist_ops import boxlist_iou
@@ -57,8 +57,7 @@ class RPNLossComputation:
     """Objectness (binary cross-entropy) and box (smooth L1) losses over a balanced sample of
     anchors per image, both normalised by the number of sampled anchors."""
 
-    def __init__(self, proposal_matcher, fg_bg_sampler, box_coder, straddle_thresh=0,
-                 box_loss_beta=1.0 / 9):
+    def __init__(self, proposal_matcher, fg_bg_sampler, box_coder, straddle_thresh=0, box_loss_beta=1.0 / 9):
         self.proposal_matcher = proposal_matcher
         self.fg_bg_sampler = fg_bg_sampler
         self.box_coder = box_coder
@@ -68,20 +67,27 @@ class RPNLossComputation:
     def __call__(self, anchors, objectness, box_regression, image_sizes, targets):
         """anchors [A, 4]; objectness [N, A] logits; box_regression [N, A, 4]; image_sizes list of
         (h, w); targets list of BoxLists -> (loss_objectness, loss_rpn_box_reg)."""
-        matched_idxs, labels = assign_anchors(anchors, targets, image_sizes,
-                                              self.proposal_matcher, self.straddle_thresh)
+        matched_idxs, labels = assign_anchors(
+            anchors, targets, image_sizes, self.proposal_matcher, self.straddle_thresh
+        )
         pos_masks, neg_masks = self.fg_bg_sampler(labels)
         positive = torch.stack(pos_masks)
         sampled = positive | torch.stack(neg_masks)
         num_sampled = max(int(sampled.sum()), 1)
 
-        objectness_loss = F.binary_cross_entropy_with_logits(
-            objectness[sampled], positive[sampled].to(objectness.dtype), reduction="sum"
-        ) / num_sampled
+        objectness_loss = (
+            F.binary_cross_entropy_with_logits(
+                objectness[sampled], positive[sampled].to(objectness.dtype), reduction="sum"
+            )
+            / num_sampled
+        )
         image_idx, anchor_idx, codes = positive_regression_targets(
-            anchors, targets, matched_idxs, pos_masks, self.box_coder)
-        box_loss = smooth_l1_loss(box_regression[image_idx, anchor_idx], codes,
-                                  beta=self.box_loss_beta, size_average=False) / num_sampled
+            anchors, targets, matched_idxs, pos_masks, self.box_coder
+        )
+        box_loss = (
+            smooth_l1_loss(box_regression[image_idx, anchor_idx], codes, beta=self.box_loss_beta, size_average=False)
+            / num_sampled
+        )
         return objectness_loss, box_loss
 
 
@@ -90,4 +96,3 @@ def make_rpn_loss_evaluator(cfg, box_coder):
     matcher = Matcher(rpn.FG_IOU_THRESHOLD, rpn.BG_IOU_THRESHOLD, allow_low_quality_matches=True)
     sampler = BalancedPositiveNegativeSampler(rpn.BATCH_SIZE_PER_IMAGE, rpn.POSITIVE_FRACTION)
     return RPNLossComputation(matcher, sampler, box_coder, straddle_thresh=rpn.STRADDLE_THRESH)
-

@@ -1,4 +1,5 @@
 """Region Proposal Network: head, module and builder."""
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -50,8 +51,7 @@ class RPNModule(nn.Module):
     selection is returned and losses are empty.
     """
 
-    def __init__(self, anchor_generator, head, box_selector_train, box_selector_test,
-                 loss_evaluator, rpn_only=False):
+    def __init__(self, anchor_generator, head, box_selector_train, box_selector_test, loss_evaluator, rpn_only=False):
         super().__init__()
         self.anchor_generator = anchor_generator
         self.head = head
@@ -66,20 +66,23 @@ class RPNModule(nn.Module):
         objectness = [o.squeeze(2) for o in flatten_head_outputs(logits, 1)]
         box_regression = flatten_head_outputs(deltas, 4)
         if not self.training:
-            return self.box_selector_test(anchors, objectness, box_regression,
-                                          images.image_sizes), {}
+            return self.box_selector_test(anchors, objectness, box_regression, images.image_sizes), {}
         if targets is None:
             raise ValueError("RPN in training mode needs targets")
         loss_objectness, loss_box = self.loss_evaluator(
-            cat(anchors), cat(objectness, dim=1), cat(box_regression, dim=1), images.image_sizes,
-            targets)
+            cat(anchors), cat(objectness, dim=1), cat(box_regression, dim=1), images.image_sizes, targets
+        )
         losses = {"loss_objectness": loss_objectness, "loss_rpn_box_reg": loss_box}
         if self.rpn_only:
             return None, losses
         with torch.no_grad():
             proposals = self.box_selector_train(
-                anchors, [o.detach() for o in objectness], [d.detach() for d in box_regression],
-                images.image_sizes, targets)
+                anchors,
+                [o.detach() for o in objectness],
+                [d.detach() for d in box_regression],
+                images.image_sizes,
+                targets,
+            )
         return proposals, losses
 
 
@@ -90,12 +93,17 @@ def build_rpn(cfg, in_channels):
     anchor_generator = make_anchor_generator(cfg)
     num_anchors = anchor_generator.num_anchors_per_location()
     if len(set(num_anchors)) != 1:
-        raise ValueError(f"the RPN head is shared by all levels and needs the same number of "
-                         f"anchors per position on each, got {num_anchors}")
+        raise ValueError(
+            f"the RPN head is shared by all levels and needs the same number of "
+            f"anchors per position on each, got {num_anchors}"
+        )
     head = RPN_HEADS[cfg.MODEL.RPN.RPN_HEAD](cfg, in_channels, num_anchors[0])
     box_coder = BoxCoder(weights=(1.0, 1.0, 1.0, 1.0))
-    return RPNModule(anchor_generator, head,
-                     box_selector_train=make_rpn_postprocessor(cfg, box_coder, is_train=True),
-                     box_selector_test=make_rpn_postprocessor(cfg, box_coder, is_train=False),
-                     loss_evaluator=make_rpn_loss_evaluator(cfg, box_coder),
-                     rpn_only=cfg.MODEL.RPN_ONLY)
+    return RPNModule(
+        anchor_generator,
+        head,
+        box_selector_train=make_rpn_postprocessor(cfg, box_coder, is_train=True),
+        box_selector_test=make_rpn_postprocessor(cfg, box_coder, is_train=False),
+        loss_evaluator=make_rpn_loss_evaluator(cfg, box_coder),
+        rpn_only=cfg.MODEL.RPN_ONLY,
+    )

@@ -7,7 +7,5 @@ def flatten_head_outputs(per_level, values_per_anchor):
     out = []
     for t in per_level:
         n, _, h, w = t.shape
-        out.append(t.view(n, -1, values_per_anchor, h, w).permute(0, 3, 4, 1, 2)
-                   .reshape(n, -1, values_per_anchor))
+        out.append(t.view(n, -1, values_per_anchor, h, w).permute(0, 3, 4, 1, 2).reshape(n, -1, values_per_anchor))
     return out
-

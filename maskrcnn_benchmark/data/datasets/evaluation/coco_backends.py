@@ -1,6 +1,7 @@
 """The COCOeval implementations TEST.COCO_EVAL_BACKEND selects: "pycocotools" (the reference) or
 "faster" (faster-coco-eval: the same algorithm with per-image matching and accumulation in C++;
 tests/data/test_coco_eval_backends.py checks that all 12 stats agree)."""
+
 import contextlib
 import copy
 import io
@@ -15,8 +16,9 @@ def check_backend(backend):
         try:
             import faster_coco_eval  # noqa: F401
         except ImportError as e:
-            raise ImportError(f"TEST.COCO_EVAL_BACKEND faster needs faster-coco-eval "
-                              f"(pip install faster-coco-eval): {e}") from None
+            raise ImportError(
+                f"TEST.COCO_EVAL_BACKEND faster needs faster-coco-eval (pip install faster-coco-eval): {e}"
+            ) from None
     return backend
 
 
@@ -35,8 +37,11 @@ def _faster_gt(coco_gt):
 
 def _empty_like(coco_cls, gt_dataset):
     coco_dt = coco_cls()
-    coco_dt.dataset = {"images": copy.copy(gt_dataset["images"]),
-                       "categories": copy.deepcopy(gt_dataset["categories"]), "annotations": []}
+    coco_dt.dataset = {
+        "images": copy.copy(gt_dataset["images"]),
+        "categories": copy.deepcopy(gt_dataset["categories"]),
+        "annotations": [],
+    }
     coco_dt.createIndex()
     return coco_dt
 
@@ -48,10 +53,12 @@ def run_cocoeval(coco_gt, results, iou_type, image_ids=None, backend="pycocotool
     if backend == "pycocotools":
         from pycocotools.coco import COCO
         from pycocotools.cocoeval import COCOeval as Eval
+
         gt = coco_gt
     else:
         from faster_coco_eval import COCO
         from faster_coco_eval import COCOeval_faster as Eval
+
         gt = _faster_gt(coco_gt)
     # loadRes adds fields to the dicts it gets; keep the caller's results as they were.
     coco_dt = gt.loadRes(copy.deepcopy(results)) if results else _empty_like(COCO, gt.dataset)

@@ -1,4 +1,5 @@
 """COCO evaluation of detections (bbox, segm) and of proposals (average recall)."""
+
 import contextlib
 import io
 import json
@@ -23,8 +24,10 @@ def _json_category(dataset, label, idx):
     try:
         return dataset.contiguous_category_id_to_json_id[int(label)]
     except KeyError:
-        raise ValueError(f"prediction for image index {idx} has label {int(label)}, not one of the "
-                         f"dataset's classes 1..{len(dataset.contiguous_category_id_to_json_id)}") from None
+        raise ValueError(
+            f"prediction for image index {idx} has label {int(label)}, not one of the "
+            f"dataset's classes 1..{len(dataset.contiguous_category_id_to_json_id)}"
+        ) from None
 
 
 def prepare_for_coco_detection(predictions, dataset):
@@ -36,8 +39,14 @@ def prepare_for_coco_detection(predictions, dataset):
         scores = prediction.get_field("scores").tolist()
         labels = prediction.get_field("labels").tolist()
         for box, score, label in zip(boxes, scores, labels):
-            results.append({"image_id": image_id, "category_id": _json_category(dataset, label, idx),
-                            "bbox": [float(v) for v in box], "score": float(score)})
+            results.append(
+                {
+                    "image_id": image_id,
+                    "category_id": _json_category(dataset, label, idx),
+                    "bbox": [float(v) for v in box],
+                    "score": float(score),
+                }
+            )
     return results
 
 
@@ -61,8 +70,9 @@ def prepare_for_coco_segmentation(predictions, dataset):
     for idx, prediction in predictions.items():
         info = dataset.get_img_info(idx)
         if not prediction.has_field("mask"):
-            raise ValueError(f"segm evaluation needs a 'mask' field in the predictions; image index "
-                             f"{idx} has {prediction.fields()}")
+            raise ValueError(
+                f"segm evaluation needs a 'mask' field in the predictions; image index {idx} has {prediction.fields()}"
+            )
         if len(prediction) == 0:
             continue
         masks = _binary_masks(prediction, info["height"], info["width"])
@@ -71,8 +81,14 @@ def prepare_for_coco_segmentation(predictions, dataset):
         labels = prediction.get_field("labels").tolist()
         for rle, score, label in zip(rles, scores, labels):
             rle["counts"] = rle["counts"].decode("ascii")
-            results.append({"image_id": info["id"], "category_id": _json_category(dataset, label, idx),
-                            "segmentation": rle, "score": float(score)})
+            results.append(
+                {
+                    "image_id": info["id"],
+                    "category_id": _json_category(dataset, label, idx),
+                    "segmentation": rle,
+                    "score": float(score),
+                }
+            )
     return results
 
 
@@ -98,8 +114,7 @@ def _write_json(obj, folder, name):
             json.dump(obj, f)
 
 
-def do_coco_evaluation(dataset, predictions, output_folder, iou_types, box_only,
-                       backend="pycocotools"):
+def do_coco_evaluation(dataset, predictions, output_folder, iou_types, box_only, backend="pycocotools"):
     # Predictions come in the network's input size; COCO wants the original image size.
     resized = {}
     for idx in sorted(predictions):
@@ -125,6 +140,5 @@ def do_coco_evaluation(dataset, predictions, output_folder, iou_types, box_only,
         else:
             raise ValueError(f"unsupported iou_type {iou_type!r}; expected 'bbox' or 'segm'")
         _write_json(results, output_folder, f"{iou_type}.json")
-        out[iou_type], _ = evaluate_predictions_on_coco(dataset.coco, results, iou_type, image_ids,
-                                                        backend)
+        out[iou_type], _ = evaluate_predictions_on_coco(dataset.coco, results, iou_type, image_ids, backend)
     return out

@@ -6,6 +6,7 @@ highest IoU is matched first, both are removed, and so on. Recall at an IoU thre
 of all ground-truth boxes matched with at least that IoU; average recall (AR) is the mean over the
 thresholds 0.50, 0.55, ..., 0.95.
 """
+
 import torch
 
 from maskrcnn_benchmark.structures.bounding_box import BoxList
@@ -13,9 +14,9 @@ from maskrcnn_benchmark.structures.boxlist_ops import boxlist_iou
 
 AREA_RANGES = {
     "all": (0.0, 1e10),
-    "small": (0.0, 32.0 ** 2),
-    "medium": (32.0 ** 2, 96.0 ** 2),
-    "large": (96.0 ** 2, 1e10),
+    "small": (0.0, 32.0**2),
+    "medium": (32.0**2, 96.0**2),
+    "large": (96.0**2, 1e10),
 }
 
 
@@ -64,8 +65,9 @@ def evaluate_box_proposals(predictions, dataset, thresholds=None, area="all", li
         if not anns:
             continue
         num_pos += len(anns)
-        gt = BoxList(torch.tensor([a["bbox"] for a in anns], dtype=torch.float32),
-                     (info["width"], info["height"]), mode="xywh").convert("xyxy")
+        gt = BoxList(
+            torch.tensor([a["bbox"] for a in anns], dtype=torch.float32), (info["width"], info["height"]), mode="xywh"
+        ).convert("xyxy")
         if len(prediction) == 0:
             overlaps.append(torch.zeros(len(anns)))
             continue
@@ -76,5 +78,10 @@ def evaluate_box_proposals(predictions, dataset, thresholds=None, area="all", li
         overlaps.append(greedy_match_overlaps(boxlist_iou(proposals, gt).float().cpu()))
     gt_overlaps = torch.cat(overlaps) if overlaps else torch.zeros(0)
     recalls = torch.tensor([(gt_overlaps >= t).sum().item() / max(num_pos, 1) for t in thresholds])
-    return {"ar": recalls.mean().item(), "recalls": recalls, "thresholds": thresholds,
-            "gt_overlaps": gt_overlaps, "num_pos": num_pos}
+    return {
+        "ar": recalls.mean().item(),
+        "recalls": recalls,
+        "thresholds": thresholds,
+        "gt_overlaps": gt_overlaps,
+        "num_pos": num_pos,
+    }

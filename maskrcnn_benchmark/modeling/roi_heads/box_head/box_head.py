@@ -1,4 +1,5 @@
 """The box head: features per proposal, class scores and box deltas, losses or detections."""
+
 import torch
 from torch import nn
 
@@ -32,13 +33,15 @@ class ROIBoxHead(nn.Module):
         class_logits, box_regression = self.predictor(x)
         if not self.training:
             return x, self.post_processor(class_logits, box_regression, proposals), {}
-        loss_classifier, loss_box_reg = self.loss_evaluator(class_logits, box_regression,
-                                                            proposals)
+        loss_classifier, loss_box_reg = self.loss_evaluator(class_logits, box_regression, proposals)
         return x, proposals, {"loss_classifier": loss_classifier, "loss_box_reg": loss_box_reg}
 
 
 def build_roi_box_head(cfg, in_channels):
     feature_extractor = make_roi_box_feature_extractor(cfg, in_channels)
-    return ROIBoxHead(feature_extractor,
-                      make_roi_box_predictor(cfg, feature_extractor.out_channels),
-                      make_roi_box_post_processor(cfg), make_roi_box_loss_evaluator(cfg))
+    return ROIBoxHead(
+        feature_extractor,
+        make_roi_box_predictor(cfg, feature_extractor.out_channels),
+        make_roi_box_post_processor(cfg),
+        make_roi_box_loss_evaluator(cfg),
+    )

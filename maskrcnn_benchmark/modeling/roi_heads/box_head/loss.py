@@ -1,10 +1,10 @@
 """Fast R-CNN training: sampling proposals with their targets, classification and box losses."""
+
 import torch
 import torch.nn.functional as F
 
 from maskrcnn_benchmark.layers import smooth_l1_loss
-from maskrcnn_benchmark.modeling.balanced_positive_negative_sampler import (
-    BalancedPositiveNegativeSampler)
+from maskrcnn_benchmark.modeling.balanced_positive_negative_sampler import BalancedPositiveNegativeSampler
 from maskrcnn_benchmark.modeling.box_coder import BoxCoder
 from maskrcnn_benchmark.modeling.matcher import Matcher
 from maskrcnn_benchmark.structures.boxlist_ops import boxlist_iou
@@ -41,8 +41,7 @@ class FastRCNNLossComputation:
         matches = [self.match_targets(p, t) for p, t in zip(proposals, targets)]
         pos_masks, neg_masks = self.fg_bg_sampler([labels for _, labels in matches])
         sampled = []
-        for p, t, (matched, labels), pos, neg in zip(proposals, targets, matches, pos_masks,
-                                                     neg_masks):
+        for p, t, (matched, labels), pos, neg in zip(proposals, targets, matches, pos_masks, neg_masks):
             idx = torch.nonzero(pos | neg).squeeze(1)
             s = p[idx]
             s.add_field("labels", labels[idx])
@@ -66,17 +65,13 @@ class FastRCNNLossComputation:
         loss_classifier = F.cross_entropy(class_logits, labels)
         positive = torch.nonzero(labels > 0).squeeze(1)
         columns = torch.zeros_like(positive) if self.cls_agnostic_bbox_reg else labels[positive]
-        deltas = box_regression.view(box_regression.shape[0], box_regression.shape[1] // 4, 4)[
-            positive, columns]
-        loss_box_reg = smooth_l1_loss(deltas, targets[positive], beta=1.0,
-                                      size_average=False) / max(labels.numel(), 1)
+        deltas = box_regression.view(box_regression.shape[0], box_regression.shape[1] // 4, 4)[positive, columns]
+        loss_box_reg = smooth_l1_loss(deltas, targets[positive], beta=1.0, size_average=False) / max(labels.numel(), 1)
         return loss_classifier, loss_box_reg
 
 
 def make_roi_box_loss_evaluator(cfg):
     heads = cfg.MODEL.ROI_HEADS
-    matcher = Matcher(heads.FG_IOU_THRESHOLD, heads.BG_IOU_THRESHOLD,
-                      allow_low_quality_matches=False)
+    matcher = Matcher(heads.FG_IOU_THRESHOLD, heads.BG_IOU_THRESHOLD, allow_low_quality_matches=False)
     sampler = BalancedPositiveNegativeSampler(heads.BATCH_SIZE_PER_IMAGE, heads.POSITIVE_FRACTION)
-    return FastRCNNLossComputation(matcher, sampler, BoxCoder(heads.BBOX_REG_WEIGHTS),
-                                   cfg.MODEL.CLS_AGNOSTIC_BBOX_REG)
+    return FastRCNNLossComputation(matcher, sampler, BoxCoder(heads.BBOX_REG_WEIGHTS), cfg.MODEL.CLS_AGNOSTIC_BBOX_REG)

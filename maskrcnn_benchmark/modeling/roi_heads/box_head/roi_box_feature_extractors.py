@@ -1,4 +1,5 @@
 """Per-proposal features for the box head: pooled FPN features through an MLP or convs + fc."""
+
 import torch.nn.functional as F
 from torch import nn
 
@@ -34,15 +35,21 @@ class FPNXconv1fcFeatureExtractor(nn.Module):
 
     spatial_output = False
 
-    def __init__(self, pooler, in_channels, conv_head_dim, num_stacked_convs, representation_size,
-                 dilation=1, norm=""):
+    def __init__(self, pooler, in_channels, conv_head_dim, num_stacked_convs, representation_size, dilation=1, norm=""):
         super().__init__()
         self.pooler = pooler
         convs = []
         for i in range(num_stacked_convs):
-            convs.append(make_conv3x3(in_channels if i == 0 else conv_head_dim, conv_head_dim,
-                                      dilation=dilation, norm=norm, relu=True,
-                                      kaiming_init=False))
+            convs.append(
+                make_conv3x3(
+                    in_channels if i == 0 else conv_head_dim,
+                    conv_head_dim,
+                    dilation=dilation,
+                    norm=norm,
+                    relu=True,
+                    kaiming_init=False,
+                )
+            )
         self.xconvs = nn.Sequential(*convs)
         height, width = pooler.output_size
         channels = conv_head_dim if num_stacked_convs else in_channels
@@ -56,8 +63,9 @@ class FPNXconv1fcFeatureExtractor(nn.Module):
 
 def make_box_pooler(cfg):
     head = cfg.MODEL.ROI_BOX_HEAD
-    return Pooler(output_size=head.POOLER_RESOLUTION, scales=head.POOLER_SCALES,
-                  sampling_ratio=head.POOLER_SAMPLING_RATIO)
+    return Pooler(
+        output_size=head.POOLER_RESOLUTION, scales=head.POOLER_SCALES, sampling_ratio=head.POOLER_SAMPLING_RATIO
+    )
 
 
 def box_head_norm(cfg):
@@ -67,18 +75,21 @@ def box_head_norm(cfg):
 
 @ROI_BOX_FEATURE_EXTRACTORS.register("FPN2MLPFeatureExtractor")
 def build_fpn2mlp_feature_extractor(cfg, in_channels):
-    return FPN2MLPFeatureExtractor(make_box_pooler(cfg), in_channels,
-                                   cfg.MODEL.ROI_BOX_HEAD.MLP_HEAD_DIM)
+    return FPN2MLPFeatureExtractor(make_box_pooler(cfg), in_channels, cfg.MODEL.ROI_BOX_HEAD.MLP_HEAD_DIM)
 
 
 @ROI_BOX_FEATURE_EXTRACTORS.register("FPNXconv1fcFeatureExtractor")
 def build_fpn_xconv1fc_feature_extractor(cfg, in_channels):
     head = cfg.MODEL.ROI_BOX_HEAD
-    return FPNXconv1fcFeatureExtractor(make_box_pooler(cfg), in_channels,
-                                       conv_head_dim=head.CONV_HEAD_DIM,
-                                       num_stacked_convs=head.NUM_STACKED_CONVS,
-                                       representation_size=head.MLP_HEAD_DIM,
-                                       dilation=head.DILATION, norm=box_head_norm(cfg))
+    return FPNXconv1fcFeatureExtractor(
+        make_box_pooler(cfg),
+        in_channels,
+        conv_head_dim=head.CONV_HEAD_DIM,
+        num_stacked_convs=head.NUM_STACKED_CONVS,
+        representation_size=head.MLP_HEAD_DIM,
+        dilation=head.DILATION,
+        norm=box_head_norm(cfg),
+    )
 
 
 def make_roi_box_feature_extractor(cfg, in_channels):

@@ -1,4 +1,5 @@
 """Class scores and per-class box deltas from per-proposal features."""
+
 from torch import nn
 
 from maskrcnn_benchmark.modeling.registry import ROI_BOX_PREDICTOR
@@ -23,16 +24,17 @@ class FPNPredictor(nn.Module):
 
 _NUM_CLASSES_HINT = (
     "{key} counts the background too and must be >= 2, got {value} (0 means 'from the dataset': "
-    "resolve it with maskrcnn_benchmark.data.num_classes.resolve_num_classes(cfg) before building)")
+    "resolve it with maskrcnn_benchmark.data.num_classes.resolve_num_classes(cfg) before building)"
+)
 
 
 @ROI_BOX_PREDICTOR.register("FPNPredictor")
 def build_fpn_predictor(cfg, in_channels):
     if cfg.MODEL.ROI_BOX_HEAD.NUM_CLASSES < 2:
-        raise ValueError(_NUM_CLASSES_HINT.format(key="MODEL.ROI_BOX_HEAD.NUM_CLASSES",
-                                                  value=cfg.MODEL.ROI_BOX_HEAD.NUM_CLASSES))
-    return FPNPredictor(in_channels, cfg.MODEL.ROI_BOX_HEAD.NUM_CLASSES,
-                        cfg.MODEL.CLS_AGNOSTIC_BBOX_REG)
+        raise ValueError(
+            _NUM_CLASSES_HINT.format(key="MODEL.ROI_BOX_HEAD.NUM_CLASSES", value=cfg.MODEL.ROI_BOX_HEAD.NUM_CLASSES)
+        )
+    return FPNPredictor(in_channels, cfg.MODEL.ROI_BOX_HEAD.NUM_CLASSES, cfg.MODEL.CLS_AGNOSTIC_BBOX_REG)
 
 
 def make_roi_box_predictor(cfg, in_channels):

@@ -1,5 +1,6 @@
 """Mask predictions: the detected class's probabilities (structures.mask_paste.Masker pastes them into
 the image)."""
+
 import torch
 
 from maskrcnn_benchmark.modeling.utils import float32_at_least

@@ -1,4 +1,5 @@
 """Mask R-CNN mask loss."""
+
 import torch
 import torch.nn.functional as F
 

@@ -1,4 +1,5 @@
 """The mask head: features per positive proposal (training) or detection (inference) -> masks."""
+
 import torch
 from torch import nn
 
@@ -27,8 +28,7 @@ class ROIMaskHead(nn.Module):
     as `box_features`, instead of pooling again; the feature extractor is then the box head's.
     """
 
-    def __init__(self, feature_extractor, predictor, post_processor, loss_evaluator,
-                 share_box_features=False):
+    def __init__(self, feature_extractor, predictor, post_processor, loss_evaluator, share_box_features=False):
         super().__init__()
         self.feature_extractor = feature_extractor
         self.predictor = predictor
@@ -58,14 +58,19 @@ def build_roi_mask_head(cfg, in_channels, box_feature_extractor=None):
     if share:
         if not getattr(box_feature_extractor, "spatial_output", False):
             name = cfg.MODEL.ROI_BOX_HEAD.FEATURE_EXTRACTOR
-            raise ValueError(f"MODEL.ROI_MASK_HEAD.SHARE_BOX_FEATURE_EXTRACTOR=True needs a box "
-                             f"feature extractor with spatial output; "
-                             f"MODEL.ROI_BOX_HEAD.FEATURE_EXTRACTOR={name!r} gives vectors. Set "
-                             f"it to False for the FPN heads")
+            raise ValueError(
+                f"MODEL.ROI_MASK_HEAD.SHARE_BOX_FEATURE_EXTRACTOR=True needs a box "
+                f"feature extractor with spatial output; "
+                f"MODEL.ROI_BOX_HEAD.FEATURE_EXTRACTOR={name!r} gives vectors. Set "
+                f"it to False for the FPN heads"
+            )
         feature_extractor = box_feature_extractor
     else:
         feature_extractor = make_roi_mask_feature_extractor(cfg, in_channels)
-    return ROIMaskHead(feature_extractor,
-                       make_roi_mask_predictor(cfg, feature_extractor.out_channels),
-                       make_roi_mask_post_processor(cfg), make_roi_mask_loss_evaluator(cfg),
-                       share_box_features=share)
+    return ROIMaskHead(
+        feature_extractor,
+        make_roi_mask_predictor(cfg, feature_extractor.out_channels),
+        make_roi_mask_post_processor(cfg),
+        make_roi_mask_loss_evaluator(cfg),
+        share_box_features=share,
+    )

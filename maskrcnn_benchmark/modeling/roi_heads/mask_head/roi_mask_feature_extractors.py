@@ -1,4 +1,5 @@
 """Per-detection feature maps for the mask head."""
+
 from torch import nn
 
 from maskrcnn_benchmark.layers import make_conv3x3
@@ -26,10 +27,12 @@ class MaskRCNNFPNFeatureExtractor(nn.Module):
 @ROI_MASK_FEATURE_EXTRACTORS.register("MaskRCNNFPNFeatureExtractor")
 def build_mask_rcnn_fpn_feature_extractor(cfg, in_channels):
     head = cfg.MODEL.ROI_MASK_HEAD
-    pooler = Pooler(output_size=head.POOLER_RESOLUTION, scales=head.POOLER_SCALES,
-                    sampling_ratio=head.POOLER_SAMPLING_RATIO)
-    return MaskRCNNFPNFeatureExtractor(pooler, in_channels, tuple(head.CONV_LAYERS),
-                                       dilation=head.DILATION, norm=head.NORM)
+    pooler = Pooler(
+        output_size=head.POOLER_RESOLUTION, scales=head.POOLER_SCALES, sampling_ratio=head.POOLER_SAMPLING_RATIO
+    )
+    return MaskRCNNFPNFeatureExtractor(
+        pooler, in_channels, tuple(head.CONV_LAYERS), dilation=head.DILATION, norm=head.NORM
+    )
 
 
 def make_roi_mask_feature_extractor(cfg, in_channels):

@@ -1,4 +1,5 @@
 """Per-class mask logits from mask features."""
+
 import torch.nn.functional as F
 from torch import nn
 

@@ -1,4 +1,5 @@
 """RetinaNet detections: top-k candidates per level, decode, class-wise NMS, top-N per image."""
+
 import torch
 
 from maskrcnn_benchmark.layers import batched_nms
@@ -14,8 +15,7 @@ class RetinaNetPostProcessor:
     per image, and the best `detections_per_img` are kept. Returns BoxLists with "scores" and
     "labels" (1..C-1), by decreasing score."""
 
-    def __init__(self, score_thresh, pre_nms_top_n, nms_thresh, detections_per_img, box_coder,
-                 min_size=0):
+    def __init__(self, score_thresh, pre_nms_top_n, nms_thresh, detections_per_img, box_coder, min_size=0):
         self.score_thresh = score_thresh
         self.pre_nms_top_n = pre_nms_top_n
         self.nms_thresh = nms_thresh
@@ -44,14 +44,13 @@ class RetinaNetPostProcessor:
         scores, labels, valid = torch.cat(scores, 1), torch.cat(labels, 1), torch.cat(valid, 1)
         widths = boxes[..., 2] - boxes[..., 0]
         heights = boxes[..., 3] - boxes[..., 1]
-        valid &= (widths >= self.min_size) & (heights >= self.min_size) & (widths > 0) \
-            & (heights > 0)
+        valid &= (widths >= self.min_size) & (heights >= self.min_size) & (widths > 0) & (heights > 0)
 
         results = []
         for i, (height, width) in enumerate(image_sizes):
             idx = torch.nonzero(valid[i]).squeeze(1)
             b, s, lab = boxes[i, idx], scores[i, idx], labels[i, idx]
-            keep = batched_nms(b, s, lab, self.nms_thresh)[:self.detections_per_img]
+            keep = batched_nms(b, s, lab, self.nms_thresh)[: self.detections_per_img]
             result = BoxList(b[keep], (width, height), mode="xyxy")
             result.add_field("scores", s[keep])
             result.add_field("labels", lab[keep])
@@ -61,7 +60,10 @@ class RetinaNetPostProcessor:
 
 def make_retinanet_postprocessor(cfg, box_coder):
     ret = cfg.MODEL.RETINANET
-    return RetinaNetPostProcessor(score_thresh=ret.INFERENCE_TH, pre_nms_top_n=ret.PRE_NMS_TOP_N,
-                                  nms_thresh=ret.NMS_TH,
-                                  detections_per_img=cfg.TEST.DETECTIONS_PER_IMG,
-                                  box_coder=box_coder)
+    return RetinaNetPostProcessor(
+        score_thresh=ret.INFERENCE_TH,
+        pre_nms_top_n=ret.PRE_NMS_TOP_N,
+        nms_thresh=ret.NMS_TH,
+        detections_per_img=cfg.TEST.DETECTIONS_PER_IMG,
+        box_coder=box_coder,
+    )

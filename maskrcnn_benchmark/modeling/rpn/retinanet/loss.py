@@ -1,4 +1,5 @@
 """RetinaNet losses: focal loss over all anchors, smooth L1 on the positives."""
+
 import torch
 
 from maskrcnn_benchmark.layers import sigmoid_focal_loss, smooth_l1_loss
@@ -18,8 +19,16 @@ class RetinaNetLossComputation:
     by max(1, positives * `regress_norm`).
     """
 
-    def __init__(self, proposal_matcher, box_coder, gamma=2.0, alpha=0.25, bbox_reg_beta=0.11,
-                 regress_norm=1.0, straddle_thresh=-1):
+    def __init__(
+        self,
+        proposal_matcher,
+        box_coder,
+        gamma=2.0,
+        alpha=0.25,
+        bbox_reg_beta=0.11,
+        regress_norm=1.0,
+        straddle_thresh=-1,
+    ):
         self.proposal_matcher = proposal_matcher
         self.box_coder = box_coder
         self.gamma = gamma
@@ -30,29 +39,34 @@ class RetinaNetLossComputation:
 
     def __call__(self, anchors, box_cls, box_regression, image_sizes, targets):
         """anchors [A, 4]; box_cls [N, A, C-1] logits; box_regression [N, A, 4] -> (cls, reg)."""
-        matched_idxs, labels = assign_anchors(anchors, targets, image_sizes,
-                                              self.proposal_matcher, self.straddle_thresh,
-                                              class_labels=True)
+        matched_idxs, labels = assign_anchors(
+            anchors, targets, image_sizes, self.proposal_matcher, self.straddle_thresh, class_labels=True
+        )
         labels = torch.stack(labels)
         positive = labels > 0
         num_pos = int(positive.sum())
         num_images = labels.shape[0]
         # float32 logits: a sum over every anchor and class must not accumulate in half precision
         logits = float32_at_least(box_cls).reshape(-1, box_cls.shape[-1])
-        cls_loss = sigmoid_focal_loss(logits, labels.reshape(-1), self.gamma,
-                                      self.alpha).sum() / (num_pos + num_images)
+        cls_loss = sigmoid_focal_loss(logits, labels.reshape(-1), self.gamma, self.alpha).sum() / (num_pos + num_images)
         image_idx, anchor_idx, codes = positive_regression_targets(
-            anchors, targets, matched_idxs, positive, self.box_coder)
-        reg_loss = smooth_l1_loss(box_regression[image_idx, anchor_idx], codes,
-                                  beta=self.bbox_reg_beta, size_average=False) \
-            / max(1.0, num_pos * self.regress_norm)
+            anchors, targets, matched_idxs, positive, self.box_coder
+        )
+        reg_loss = smooth_l1_loss(
+            box_regression[image_idx, anchor_idx], codes, beta=self.bbox_reg_beta, size_average=False
+        ) / max(1.0, num_pos * self.regress_norm)
         return cls_loss, reg_loss
 
 
 def make_retinanet_loss_evaluator(cfg, box_coder):
     ret = cfg.MODEL.RETINANET
     matcher = Matcher(ret.FG_IOU_THRESHOLD, ret.BG_IOU_THRESHOLD, allow_low_quality_matches=True)
-    return RetinaNetLossComputation(matcher, box_coder, gamma=ret.LOSS_GAMMA, alpha=ret.LOSS_ALPHA,
-                                    bbox_reg_beta=ret.BBOX_REG_BETA,
-                                    regress_norm=ret.BBOX_REG_WEIGHT,
-                                    straddle_thresh=ret.STRADDLE_THRESH)
+    return RetinaNetLossComputation(
+        matcher,
+        box_coder,
+        gamma=ret.LOSS_GAMMA,
+        alpha=ret.LOSS_ALPHA,
+        bbox_reg_beta=ret.BBOX_REG_BETA,
+        regress_norm=ret.BBOX_REG_WEIGHT,
+        straddle_thresh=ret.STRADDLE_THRESH,
+    )

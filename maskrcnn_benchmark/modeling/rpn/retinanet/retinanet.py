@@ -1,4 +1,5 @@
 """RetinaNet (Lin et al., 2017): a dense one-stage detector on P3..P7."""
+
 import math
 
 from torch import nn
@@ -62,13 +63,12 @@ class RetinaNetModule(nn.Module):
         box_cls = flatten_head_outputs(logits, self.head.num_classes)
         box_regression = flatten_head_outputs(deltas, 4)
         if not self.training:
-            return self.box_selector_test(anchors, box_cls, box_regression,
-                                          images.image_sizes), {}
+            return self.box_selector_test(anchors, box_cls, box_regression, images.image_sizes), {}
         if targets is None:
             raise ValueError("RetinaNet in training mode needs targets")
-        cls_loss, reg_loss = self.loss_evaluator(cat(anchors), cat(box_cls, dim=1),
-                                                 cat(box_regression, dim=1), images.image_sizes,
-                                                 targets)
+        cls_loss, reg_loss = self.loss_evaluator(
+            cat(anchors), cat(box_cls, dim=1), cat(box_regression, dim=1), images.image_sizes, targets
+        )
         return None, {"loss_retina_cls": cls_loss, "loss_retina_reg": reg_loss}
 
 
@@ -77,15 +77,23 @@ def build_retinanet(cfg, in_channels):
     anchor_generator = make_retinanet_anchor_generator(cfg)
     num_anchors = anchor_generator.num_anchors_per_location()
     if len(set(num_anchors)) != 1:
-        raise ValueError(f"the RetinaNet head is shared by all levels and needs the same number "
-                         f"of anchors per position on each, got {num_anchors}")
+        raise ValueError(
+            f"the RetinaNet head is shared by all levels and needs the same number "
+            f"of anchors per position on each, got {num_anchors}"
+        )
     if ret.NUM_CLASSES < 2:
-        raise ValueError(f"MODEL.RETINANET.NUM_CLASSES counts the background too and must be "
-                         f">= 2, got {ret.NUM_CLASSES} (0 means 'from the dataset': resolve it with "
-                         "maskrcnn_benchmark.data.num_classes.resolve_num_classes(cfg) first)")
-    head = RetinaNetHead(in_channels, ret.NUM_CLASSES - 1, num_anchors[0],
-                         num_convs=ret.NUM_CONVS, prior_prob=ret.PRIOR_PROB)
+        raise ValueError(
+            f"MODEL.RETINANET.NUM_CLASSES counts the background too and must be "
+            f">= 2, got {ret.NUM_CLASSES} (0 means 'from the dataset': resolve it with "
+            "maskrcnn_benchmark.data.num_classes.resolve_num_classes(cfg) first)"
+        )
+    head = RetinaNetHead(
+        in_channels, ret.NUM_CLASSES - 1, num_anchors[0], num_convs=ret.NUM_CONVS, prior_prob=ret.PRIOR_PROB
+    )
     box_coder = BoxCoder(weights=(10.0, 10.0, 5.0, 5.0))
-    return RetinaNetModule(anchor_generator, head,
-                           make_retinanet_postprocessor(cfg, box_coder),
-                           make_retinanet_loss_evaluator(cfg, box_coder))
+    return RetinaNetModule(
+        anchor_generator,
+        head,
+        make_retinanet_postprocessor(cfg, box_coder),
+        make_retinanet_loss_evaluator(cfg, box_coder),
+    )
