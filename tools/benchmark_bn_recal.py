@@ -11,11 +11,11 @@ round by round so machine noise hits both alike; the medians, their ratio and th
 between the two sets of running means are printed (they agree exactly for equal batches except for the
 variance, which the peer averages per batch).
 """
+
 import argparse
 import os
 import statistics
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -26,6 +26,7 @@ from maskrcnn_benchmark.engine.supernet import recalibrate_path  # noqa: E402
 from maskrcnn_benchmark.modeling.detector import build_detection_model  # noqa: E402
 from maskrcnn_benchmark.nas import RELEASED_ARCHS, batch_norm_layers  # noqa: E402
 from maskrcnn_benchmark.structures.image_list import to_image_list  # noqa: E402
+from tools.benchmarking.timing import measure  # noqa: E402
 
 CONFIG = "configs/quick_schedules/e2e_faster_rcnn_detnas_fpn_300M_search_shapes.yaml"
 
@@ -70,32 +71,29 @@ def main(argv=None):
     model = build_detection_model(cfg).to(device)
     arch = tuple(RELEASED_ARCHS["FPN-300M"][1])
     gen = torch.Generator().manual_seed(0)
-    batches = [to_image_list([torch.rand(3, args.min_size, args.max_size, generator=gen) * 255
-                              for _ in range(args.batch_size)], cfg.DATALOADER.SIZE_DIVISIBILITY)
-               for _ in range(args.batches)]
-
-    def timed(fn):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return time.perf_counter() - start
+    batches = [
+        to_image_list(
+            [torch.rand(3, args.min_size, args.max_size, generator=gen) * 255 for _ in range(args.batch_size)],
+            cfg.DATALOADER.SIZE_DIVISIBILITY,
+        )
+        for _ in range(args.batches)
+    ]
 
     ours, peer = [], []
     ours_fn = lambda: recalibrate_path(model, arch, [(b,) for b in batches], device, progress=False)  # noqa: E731
     peer_fn = lambda: peer_recalibrate(model, arch, batches, device)  # noqa: E731
     ours_fn(), peer_fn()  # warm-up
     for _ in range(args.rounds):
-        ours.append(timed(ours_fn))
+        ours.append(measure(ours_fn, device)[0])
         mean_ours = running_means(model)
-        peer.append(timed(peer_fn))
+        peer.append(measure(peer_fn, device)[0])
         mean_peer = running_means(model)
     ours_s, peer_s = statistics.median(ours), statistics.median(peer)
     images = args.batches * args.batch_size
-    print(f"BN recalibration of one DetNAS-300M path ({images} images of {args.min_size}x{args.max_size}, "
-          f"{args.batches} batches, {device.type}, median of {args.rounds})")
+    print(
+        f"BN recalibration of one DetNAS-300M path ({images} images of {args.min_size}x{args.max_size}, "
+        f"{args.batches} batches, {device.type}, median of {args.rounds})"
+    )
     print(f"  ours  engine.supernet.recalibrate_path             {ours_s:8.3f} s")
     print(f"  peer  torch cumulative BN average, full forward    {peer_s:8.3f} s")
     print(f"  ratio ours / peer                                  {ours_s / peer_s:8.2f}")

@@ -9,6 +9,7 @@ false positives (about 25 per image). Prints, per iou type, the seconds of
 loadRes + evaluate + accumulate + summarize for each backend, the ratio, and the largest difference
 of the 12 stats.
 """
+
 import argparse
 import contextlib
 import io
@@ -47,8 +48,7 @@ def make_gt_and_detections(num_images, seed=0, width=640, height=480):
     rng = np.random.default_rng(seed)
     images, annotations, bbox_results, segm_results = [], [], [], []
     for image_id in range(1, num_images + 1):
-        images.append({"id": image_id, "file_name": f"{image_id:06d}.jpg", "width": width,
-                       "height": height})
+        images.append({"id": image_id, "file_name": f"{image_id:06d}.jpg", "width": width, "height": height})
         objects = []
         for _ in range(int(rng.integers(1, 13))):
             size = float(np.exp(rng.uniform(np.log(8), np.log(300))))  # small, medium and large
@@ -59,8 +59,14 @@ def make_gt_and_detections(num_images, seed=0, width=640, height=480):
             category = int(rng.integers(1, NUM_CATEGORIES + 1))
             crowd = int(rng.uniform() < 0.03)
             rle = mask_utils.merge(mask_utils.frPyObjects([poly], height, width))
-            ann = {"id": len(annotations) + 1, "image_id": image_id, "category_id": category,
-                   "bbox": _box_of(poly), "area": float(mask_utils.area(rle)), "iscrowd": crowd}
+            ann = {
+                "id": len(annotations) + 1,
+                "image_id": image_id,
+                "category_id": category,
+                "bbox": _box_of(poly),
+                "area": float(mask_utils.area(rle)),
+                "iscrowd": crowd,
+            }
             if crowd:
                 ann["segmentation"] = {"size": rle["size"], "counts": rle["counts"].decode("ascii")}
             else:
@@ -71,26 +77,47 @@ def make_gt_and_detections(num_images, seed=0, width=640, height=480):
         for x, y, w, h, category in objects:
             if rng.uniform() < 0.85:  # found, with a localisation error
                 j = rng.normal(0, 0.08, 4)
-                candidates.append((x + j[0] * w, y + j[1] * h, w * (1 + j[2]), h * (1 + j[3]),
-                                   category if rng.uniform() < 0.9 else int(rng.integers(1, 11)),
-                                   float(rng.uniform(0.3, 1.0))))
+                candidates.append(
+                    (
+                        x + j[0] * w,
+                        y + j[1] * h,
+                        w * (1 + j[2]),
+                        h * (1 + j[3]),
+                        category if rng.uniform() < 0.9 else int(rng.integers(1, 11)),
+                        float(rng.uniform(0.3, 1.0)),
+                    )
+                )
         for _ in range(int(rng.integers(15, 35))):  # false positives, mostly low scores
             size = float(np.exp(rng.uniform(np.log(8), np.log(200))))
-            candidates.append((rng.uniform(0, width - size), rng.uniform(0, height - size), size,
-                               size * rng.uniform(0.5, 2), int(rng.integers(1, NUM_CATEGORIES + 1)),
-                               float(rng.beta(1, 4))))
+            candidates.append(
+                (
+                    rng.uniform(0, width - size),
+                    rng.uniform(0, height - size),
+                    size,
+                    size * rng.uniform(0.5, 2),
+                    int(rng.integers(1, NUM_CATEGORIES + 1)),
+                    float(rng.beta(1, 4)),
+                )
+            )
         for x, y, w, h, category, score in candidates:
             x, y = max(0.0, x), max(0.0, y)
             w, h = max(1.0, min(w, width - x)), max(1.0, min(h, height - y))
             poly = _polygon(rng, x, y, w, h)
-            bbox_results.append({"image_id": image_id, "category_id": category,
-                                 "bbox": [x, y, w, h], "score": score})
+            bbox_results.append({"image_id": image_id, "category_id": category, "bbox": [x, y, w, h], "score": score})
             rle = mask_utils.merge(mask_utils.frPyObjects([poly], height, width))
-            segm_results.append({"image_id": image_id, "category_id": category, "score": score,
-                                 "segmentation": {"size": rle["size"],
-                                                  "counts": rle["counts"].decode("ascii")}})
-    gt = {"images": images, "annotations": annotations,
-          "categories": [{"id": c, "name": f"class{c}"} for c in range(1, NUM_CATEGORIES + 1)]}
+            segm_results.append(
+                {
+                    "image_id": image_id,
+                    "category_id": category,
+                    "score": score,
+                    "segmentation": {"size": rle["size"], "counts": rle["counts"].decode("ascii")},
+                }
+            )
+    gt = {
+        "images": images,
+        "annotations": annotations,
+        "categories": [{"id": c, "name": f"class{c}"} for c in range(1, NUM_CATEGORIES + 1)],
+    }
     return gt, bbox_results, segm_results
 
 
@@ -119,8 +146,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     t = time.perf_counter()
     gt, bbox, segm = make_gt_and_detections(args.images, args.seed)
-    print(f"{args.images} images, {len(gt['annotations'])} objects, {len(bbox)} detections "
-          f"(generated in {time.perf_counter() - t:.1f}s)")
+    print(
+        f"{args.images} images, {len(gt['annotations'])} objects, {len(bbox)} detections "
+        f"(generated in {time.perf_counter() - t:.1f}s)"
+    )
     rows = []
     for iou_type in args.iou_types:
         results = bbox if iou_type == "bbox" else segm
@@ -129,8 +158,10 @@ def main(argv=None):
         fast, got = timed(coco_gt, results, iou_type, "faster")  # includes building its own gt
         diff = float(np.abs(ref - got).max())
         rows.append((iou_type, slow, fast, slow / fast, diff))
-        print(f"{iou_type}: pycocotools {slow:.2f}s  faster-coco-eval {fast:.2f}s  "
-              f"ratio {slow / fast:.1f}x  max |stat difference| {diff:.2e}  (AP {ref[0]:.4f})")
+        print(
+            f"{iou_type}: pycocotools {slow:.2f}s  faster-coco-eval {fast:.2f}s  "
+            f"ratio {slow / fast:.1f}x  max |stat difference| {diff:.2e}  (AP {ref[0]:.4f})"
+        )
     return rows
 
 

@@ -18,6 +18,7 @@ with every BN layer set from its input's batch statistics and the class scores s
 tools/benchmark_detector.py), so that both run the full RPN -> box head -> detection NMS; alternated
 round by round, medians and the ratio DetNAS / R-50.
 """
+
 import argparse
 import json
 import os
@@ -42,14 +43,19 @@ from maskrcnn_benchmark.nas import (  # noqa: E402
     flops_range,
     parse_arch,
 )
+from tools.benchmarking.detector_steps import ForwardRecorder, work_probes  # noqa: E402
+from tools.benchmarking.random_weights import calibrate_norm_statistics, spread_class_scores  # noqa: E402
+from tools.benchmarking.synthetic_inputs import synthetic_batch  # noqa: E402
+from tools.benchmarking.timing import medians, sync, time_alternating  # noqa: E402
 
 
 def flops_table(input_size=224):
     rows = []
     for size in SIZES:
         lo, hi = flops_range(size, input_size)
-        released = {name: count_flops(size, arch, input_size)
-                    for name, (s, arch) in RELEASED_ARCHS.items() if s == size}
+        released = {
+            name: count_flops(size, arch, input_size) for name, (s, arch) in RELEASED_ARCHS.items() if s == size
+        }
         rows.append({"size": size, "min": lo, "max": hi, "released": released})
     return rows
 
@@ -60,13 +66,7 @@ def print_flops_table(rows, input_size):
     print("|---|---|---|---|---|")
     for r in rows:
         for name, flops in r["released"].items():
-            print(f"| {r['size']} | {name} | {flops / 1e6:.1f}M | {r['min'] / 1e6:.1f}M | "
-                  f"{r['max'] / 1e6:.1f}M |")
-
-
-def _sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+            print(f"| {r['size']} | {name} | {flops / 1e6:.1f}M | {r['min'] / 1e6:.1f}M | {r['max'] / 1e6:.1f}M |")
 
 
 def _step(model, x, arch=None):
@@ -81,42 +81,40 @@ def time_supernet_vs_fixed(size, arch, batch, input_size, iters, warmup, device)
     fixed = DetNASBody(size, arch).to(device).train()
     fixed.load_state_dict(extract_subnet(supernet.state_dict(), fixed.arch), strict=True)
     x = torch.randn(batch, 3, input_size, input_size, device=device)
-    for _ in range(warmup):
-        _step(fixed, x)
-        _step(supernet, x, fixed.arch)
-    _sync(device)
-    t_fixed, t_super = [], []
-    for _ in range(iters):
-        for model, arch, out in ((fixed, None, t_fixed), (supernet, fixed.arch, t_super)):
-            start = time.perf_counter()
-            _step(model, x, arch)
-            _sync(device)
-            out.append(time.perf_counter() - start)
-    fixed_s, super_s = statistics.median(t_fixed), statistics.median(t_super)
-    return {"size": size, "arch": arch_to_str(fixed.arch), "batch": batch,
-            "input_size": input_size, "device": str(device), "fixed_s": fixed_s,
-            "supernet_s": super_s, "ratio": super_s / fixed_s,
-            # on a shared machine the fastest run is the least disturbed one
-            "ratio_of_min": min(t_super) / min(t_fixed),
-            "fixed_all": t_fixed, "supernet_all": t_super}
+    times = time_alternating(
+        {"fixed": lambda: _step(fixed, x), "supernet": lambda: _step(supernet, x, fixed.arch)},
+        warmup,
+        iters,
+        device,
+        reverse=False,
+    )
+    t_fixed, t_super = times["fixed"]["wall"], times["supernet"]["wall"]
+    med = medians(times)
+    fixed_s, super_s = med["fixed"], med["supernet"]
+    return {
+        "size": size,
+        "arch": arch_to_str(fixed.arch),
+        "batch": batch,
+        "input_size": input_size,
+        "device": str(device),
+        "fixed_s": fixed_s,
+        "supernet_s": super_s,
+        "ratio": super_s / fixed_s,
+        # on a shared machine the fastest run is the least disturbed one
+        "ratio_of_min": min(t_super) / min(t_fixed),
+        "fixed_all": t_fixed,
+        "supernet_all": t_super,
+    }
 
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DETECTOR_CONFIGS = {
-    "DETNAS-COCO-FPN-300M": ("configs/detnas/e2e_faster_rcnn_detnas_fpn_300M_1x.yaml",
-                             ["MODEL.WEIGHT", "", "MODEL.BACKBONE.NORM", "BN", "MODEL.FPN.NORM",
-                              "BN", "MODEL.ROI_BOX_HEAD.NORM", "BN"]),
+    "DETNAS-COCO-FPN-300M": (
+        "configs/detnas/e2e_faster_rcnn_detnas_fpn_300M_1x.yaml",
+        ["MODEL.WEIGHT", "", "MODEL.BACKBONE.NORM", "BN", "MODEL.FPN.NORM", "BN", "MODEL.ROI_BOX_HEAD.NORM", "BN"],
+    ),
     "R-50-FPN": ("configs/e2e_faster_rcnn_R_50_FPN_1x.yaml", ["MODEL.WEIGHT", ""]),
 }
-
-
-def _benchmark_detector_tool():
-    """tools/benchmark_detector.py, for its weight calibration and alternating timer."""
-    tools = os.path.dirname(os.path.abspath(__file__))
-    if tools not in sys.path:
-        sys.path.insert(0, tools)
-    import benchmark_detector
-    return benchmark_detector
 
 
 class _DetectorInference:
@@ -126,7 +124,7 @@ class _DetectorInference:
     def run(self, phase="inference"):
         with torch.inference_mode():
             out = self.model(self.images)
-        _sync(self.device)
+        sync(self.device)
         return out
 
 
@@ -137,18 +135,18 @@ def stage_seconds(runner, passes):
     """Median seconds per stage (body, FPN, RPN, ROI heads) over `passes` runs, from forward
     hooks (with a device sync at each stage boundary on CUDA); separate from the timed runs."""
     model = runner.model
-    modules = {"body": model.backbone.body, "fpn": model.backbone.fpn, "rpn": model.rpn,
-               "roi_heads": model.roi_heads}
+    modules = {"body": model.backbone.body, "fpn": model.backbone.fpn, "rpn": model.rpn, "roi_heads": model.roi_heads}
     seconds = {name: [] for name in modules}
     starts = {}
     handles = []
     for name, module in modules.items():
+
         def pre(m, inputs, name=name):
-            _sync(runner.device)
+            sync(runner.device)
             starts[name] = time.perf_counter()
 
         def post(m, inputs, output, name=name):
-            _sync(runner.device)
+            sync(runner.device)
             seconds[name].append(time.perf_counter() - starts[name])
 
         handles += [module.register_forward_pre_hook(pre), module.register_forward_hook(post)]
@@ -163,62 +161,74 @@ def stage_seconds(runner, passes):
 
 def time_detector_inference(height, width, iters, warmup, device, seed=0):
     """Seconds per image of each detector in DETECTOR_CONFIGS (the first against the last)."""
-    bd = _benchmark_detector_tool()
     runners, rows = {}, []
     for name, (config, overrides) in DETECTOR_CONFIGS.items():
         cfg = load_config(os.path.join(REPO, config), overrides)
         torch.manual_seed(seed)
         model = build_detection_model(cfg).to(device).eval()
         # the same image for both, normalised as each config says (DetNAS: BGR 0-255, mean 0)
-        images, _ = bd.synthetic_batch(1, height, width, seed + 2, cfg.INPUT.PIXEL_MEAN,
-                                       cfg.INPUT.PIXEL_STD)
-        calib, _ = bd.synthetic_batch(1, height, width, seed + 1, cfg.INPUT.PIXEL_MEAN,
-                                      cfg.INPUT.PIXEL_STD)
+        images, _ = synthetic_batch(1, height, width, seed + 2, cfg.INPUT.PIXEL_MEAN, cfg.INPUT.PIXEL_STD)
+        calib, _ = synthetic_batch(1, height, width, seed + 1, cfg.INPUT.PIXEL_MEAN, cfg.INPUT.PIXEL_STD)
         calib = [c.to(device) for c in calib]
 
         def run(model=model, calib=calib):
             with torch.no_grad():
                 model(calib)
 
-        bd.calibrate_norm_statistics(model, run)
-        bd.spread_class_scores(model.roi_heads["box"].predictor.cls_score, run)
+        calibrate_norm_statistics(model, run)
+        spread_class_scores(model.roi_heads["box"].predictor.cls_score, run)
         runner = _DetectorInference(model, [i.to(device) for i in images], device)
-        with bd.ForwardRecorder(bd.work_probes(model, "ours")) as rec:
+        with ForwardRecorder(work_probes(model, "ours")) as rec:
             out = runner.run()
         proposals = [n for call in rec["proposals"] for n in call]
-        print(f"  {name}: proposals per image {proposals}, RoIs pooled {sum(rec['rois'])}, "
-              f"detections {[len(o) for o in out]}, max |FPN output| "
-              f"{max(rec['fpn_max_abs']):.1f}", flush=True)
+        print(
+            f"  {name}: proposals per image {proposals}, RoIs pooled {sum(rec['rois'])}, "
+            f"detections {[len(o) for o in out]}, max |FPN output| "
+            f"{max(rec['fpn_max_abs']):.1f}",
+            flush=True,
+        )
         runners[name] = runner
-    times = bd.time_alternating(runners, "inference", warmup, iters)
+    times = time_alternating({name: runner.run for name, runner in runners.items()}, warmup, iters)
+    wall, cpu = medians(times), medians(times, "cpu")
     names = list(DETECTOR_CONFIGS)
-    reference = statistics.median(times[names[-1]]["wall"])
+    reference = wall[names[-1]]
     for name in names:
-        wall, cpu = statistics.median(times[name]["wall"]), statistics.median(times[name]["cpu"])
-        rows.append({"detector": name, "input": f"{height}x{width}", "device": str(device),
-                     "wall_s": wall, "cpu_s": cpu, "min_wall_s": min(times[name]["wall"]),
-                     "ratio": wall / reference, "wall_all": times[name]["wall"],
-                     "stages_s": stage_seconds(runners[name], max(1, min(iters, 3)))})
+        rows.append(
+            {
+                "detector": name,
+                "input": f"{height}x{width}",
+                "device": str(device),
+                "wall_s": wall[name],
+                "cpu_s": cpu[name],
+                "min_wall_s": min(times[name]["wall"]),
+                "ratio": wall[name] / reference,
+                "wall_all": times[name]["wall"],
+                "stages_s": stage_seconds(runners[name], max(1, min(iters, 3))),
+            }
+        )
     return rows
 
 
 def main(argv=None):
-    p = argparse.ArgumentParser(description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--device", default="cpu")
     p.add_argument("--sizes", nargs="+", default=["300M"], choices=list(SIZES))
-    p.add_argument("--arch", default="", help="path to time (default: the size's first released "
-                   "architecture)")
+    p.add_argument("--arch", default="", help="path to time (default: the size's first released architecture)")
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--input-size", type=int, default=224)
     p.add_argument("--iters", type=int, default=5)
     p.add_argument("--warmup", type=int, default=2)
     p.add_argument("--threads", type=int, default=0, help="CPU threads (0: torch's default)")
     p.add_argument("--flops-only", action="store_true")
-    p.add_argument("--no-detector", action="store_true",
-                   help="skip the detector inference comparison")
-    p.add_argument("--detector-size", type=int, nargs=2, default=(800, 1067),
-                   metavar=("H", "W"), help="detector input (default 800 1067)")
+    p.add_argument("--no-detector", action="store_true", help="skip the detector inference comparison")
+    p.add_argument(
+        "--detector-size",
+        type=int,
+        nargs=2,
+        default=(800, 1067),
+        metavar=("H", "W"),
+        help="detector input (default 800 1067)",
+    )
     p.add_argument("--detector-iters", type=int, default=5)
     p.add_argument("--detector-warmup", type=int, default=1)
     p.add_argument("--json", default="", help="also write the results here")
@@ -230,38 +240,46 @@ def main(argv=None):
     if not args.flops_only:
         device = torch.device(args.device)
         results["timing"] = []
-        print(f"\nForward + backward, batch {args.batch}x3x{args.input_size}x{args.input_size} on "
-              f"{device} ({torch.get_num_threads()} threads), median of {args.iters}")
+        print(
+            f"\nForward + backward, batch {args.batch}x3x{args.input_size}x{args.input_size} on "
+            f"{device} ({torch.get_num_threads()} threads), median of {args.iters}"
+        )
         print("| size | path | fixed body | supernet on the path | ratio (median) | ratio (min) |")
         print("|---|---|---|---|---|---|")
         for size in args.sizes:
             default = next(a for s, a in RELEASED_ARCHS.values() if s == size)
             arch = parse_arch(args.arch, size) if args.arch else default
-            r = time_supernet_vs_fixed(size, arch, args.batch, args.input_size, args.iters,
-                                       args.warmup, device)
+            r = time_supernet_vs_fixed(size, arch, args.batch, args.input_size, args.iters, args.warmup, device)
             results["timing"].append(r)
-            print(f"| {size} | {r['arch']} | {r['fixed_s'] * 1e3:.1f} ms | "
-                  f"{r['supernet_s'] * 1e3:.1f} ms | {r['ratio']:.3f} | {r['ratio_of_min']:.3f} |",
-                  flush=True)
+            print(
+                f"| {size} | {r['arch']} | {r['fixed_s'] * 1e3:.1f} ms | "
+                f"{r['supernet_s'] * 1e3:.1f} ms | {r['ratio']:.3f} | {r['ratio_of_min']:.3f} |",
+                flush=True,
+            )
     if not args.flops_only and not args.no_detector:
         height, width = args.detector_size
-        print(f"\nDetector inference (Faster R-CNN + FPN), batch 1, {height}x{width} on "
-              f"{device} ({torch.get_num_threads()} threads), median of {args.detector_iters}")
-        rows = time_detector_inference(height, width, args.detector_iters, args.detector_warmup,
-                                       device)
+        print(
+            f"\nDetector inference (Faster R-CNN + FPN), batch 1, {height}x{width} on "
+            f"{device} ({torch.get_num_threads()} threads), median of {args.detector_iters}"
+        )
+        rows = time_detector_inference(height, width, args.detector_iters, args.detector_warmup, device)
         results["detector_inference"] = rows
-        print("| detector | input | wall s/image | CPU s/image (process_time) | min wall | "
-              "ratio to R-50-FPN (median wall) |")
+        print(
+            "| detector | input | wall s/image | CPU s/image (process_time) | min wall | "
+            "ratio to R-50-FPN (median wall) |"
+        )
         print("|---|---|---|---|---|---|")
         for r in rows:
-            print(f"| {r['detector']} | {r['input']} | {r['wall_s']:.3f} | {r['cpu_s']:.3f} | "
-                  f"{r['min_wall_s']:.3f} | {r['ratio']:.3f} |", flush=True)
+            print(
+                f"| {r['detector']} | {r['input']} | {r['wall_s']:.3f} | {r['cpu_s']:.3f} | "
+                f"{r['min_wall_s']:.3f} | {r['ratio']:.3f} |",
+                flush=True,
+            )
         print("\nWhere the time goes (separate passes, median seconds per stage):")
         print("| detector | " + " | ".join(DETECTOR_STAGES) + " |")
         print("|---|" + "---|" * len(DETECTOR_STAGES))
         for r in rows:
-            print(f"| {r['detector']} | "
-                  + " | ".join(f"{r['stages_s'][k]:.3f}" for k in DETECTOR_STAGES) + " |")
+            print(f"| {r['detector']} | " + " | ".join(f"{r['stages_s'][k]:.3f}" for k in DETECTOR_STAGES) + " |")
     if args.json:
         with open(args.json, "w") as fh:
             json.dump(results, fh, indent=1)

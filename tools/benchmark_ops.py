@@ -6,13 +6,12 @@ Prints one row per case: our median time, torchvision's median time, the ratio o
 we are faster) and the largest absolute difference between the two outputs (and input gradients for
 forward+backward cases; for NMS the number of kept indices that differ).
 """
+
 import argparse
 import json
 import math
 import os
-import statistics
 import sys
-import time
 
 import torch
 import torchvision.ops as tvo
@@ -20,6 +19,7 @@ import torchvision.ops as tvo
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from maskrcnn_benchmark.layers import batched_nms, nms, roi_align, roi_pool, sigmoid_focal_loss  # noqa: E402
+from tools.benchmarking.timing import medians, time_alternating  # noqa: E402
 
 IMAGE_W, IMAGE_H = 1088, 800  # a padded 800x1067 COCO image
 FEATURE_SHAPE = (2, 256, IMAGE_H // 4, IMAGE_W // 4)  # FPN P2: stride 4, 2 images
@@ -55,23 +55,9 @@ def realistic_rois(num, generator, batch_size):
 def median_times(fn_a, fn_b, device, repeats, warmup):
     """Median wall time of fn_a and of fn_b, run alternately so that load from other processes on a shared
     machine affects both sides alike."""
-    def timed(fn):
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return time.perf_counter() - start
-
-    for _ in range(warmup):
-        fn_a()
-        fn_b()
-    times_a, times_b = [], []
-    for _ in range(repeats):
-        times_a.append(timed(fn_a))
-        times_b.append(timed(fn_b))
-    return statistics.median(times_a), statistics.median(times_b)
+    times = time_alternating({"a": fn_a, "b": fn_b}, warmup, repeats, device, reverse=False)
+    med = medians(times)
+    return med["a"], med["b"]
 
 
 def max_abs_diff(a, b):
@@ -84,11 +70,13 @@ def max_abs_diff(a, b):
 
 def forward_backward(op, x, grad):
     """A closure running op(x) and its backward with `grad`; returns (output, input gradient)."""
+
     def run():
         x.grad = None
         out = op(x)
         out.backward(grad)
         return out.detach(), x.grad
+
     return run
 
 
@@ -105,14 +93,20 @@ def roi_cases(device, generator):
             cases.append(("roi_align fwd", tag, lambda f=ours: f(features), lambda f=ref: f(features)))
             x_ours = features.clone().requires_grad_()
             x_ref = features.clone().requires_grad_()
-            cases.append(("roi_align fwd+bwd", tag, forward_backward(ours, x_ours, grad),
-                          forward_backward(ref, x_ref, grad)))
+            cases.append(
+                ("roi_align fwd+bwd", tag, forward_backward(ours, x_ours, grad), forward_backward(ref, x_ref, grad))
+            )
         tag = f"{num_rois} rois 7x7"
         x_ours = features.clone().requires_grad_()
         x_ref = features.clone().requires_grad_()
-        cases.append(("roi_pool fwd+bwd", tag,
-                      forward_backward(lambda x, r=rois: roi_pool(x, r, 7, SPATIAL_SCALE), x_ours, grad),
-                      forward_backward(lambda x, r=rois: tvo.roi_pool(x, r, 7, SPATIAL_SCALE), x_ref, grad)))
+        cases.append(
+            (
+                "roi_pool fwd+bwd",
+                tag,
+                forward_backward(lambda x, r=rois: roi_pool(x, r, 7, SPATIAL_SCALE), x_ours, grad),
+                forward_backward(lambda x, r=rois: tvo.roi_pool(x, r, 7, SPATIAL_SCALE), x_ref, grad),
+            )
+        )
     return cases
 
 
@@ -122,15 +116,25 @@ def nms_cases(device, generator):
         for kind, clusters in (("random", 0), ("clustered", 50)):
             boxes = realistic_boxes(num, generator, clusters=clusters).to(device)
             scores = torch.rand(num, generator=generator).to(device)
-            cases.append(("nms", f"{num} {kind} boxes iou 0.5",
-                          lambda b=boxes, s=scores: nms(b, s, 0.5),
-                          lambda b=boxes, s=scores: tvo.nms(b, s, 0.5)))
+            cases.append(
+                (
+                    "nms",
+                    f"{num} {kind} boxes iou 0.5",
+                    lambda b=boxes, s=scores: nms(b, s, 0.5),
+                    lambda b=boxes, s=scores: tvo.nms(b, s, 0.5),
+                )
+            )
     boxes = realistic_boxes(10000, generator).to(device)
     scores = torch.rand(10000, generator=generator).to(device)
     classes = torch.randint(0, 80, (10000,), generator=generator).to(device)
-    cases.append(("batched_nms", "10000 boxes 80 classes iou 0.5",
-                  lambda: batched_nms(boxes, scores, classes, 0.5),
-                  lambda: tvo.batched_nms(boxes, scores, classes, 0.5)))
+    cases.append(
+        (
+            "batched_nms",
+            "10000 boxes 80 classes iou 0.5",
+            lambda: batched_nms(boxes, scores, classes, 0.5),
+            lambda: tvo.batched_nms(boxes, scores, classes, 0.5),
+        )
+    )
     return cases
 
 
@@ -170,8 +174,10 @@ def main():
     generator = torch.Generator().manual_seed(0)
 
     name = torch.cuda.get_device_name() if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
-    print(f"torch {torch.__version__}, torchvision {sys.modules['torchvision'].__version__}, device {name}, "
-          f"median of {args.repeats} runs after {args.warmup} warm-up")
+    print(
+        f"torch {torch.__version__}, torchvision {sys.modules['torchvision'].__version__}, device {name}, "
+        f"median of {args.repeats} runs after {args.warmup} warm-up"
+    )
     header = f"{'op':<27} {'case':<36} {'ours ms':>9} {'tv ms':>9} {'ratio':>6}  max abs diff"
     print(header)
     print("-" * len(header))
@@ -186,15 +192,26 @@ def main():
             if "nms" in op:
                 diff = "identical" if diff == 0 else f"{diff} indices differ"
             t_ours, t_ref = median_times(ours, ref, device, args.repeats, args.warmup)
-            print(f"{op:<27} {case:<36} {t_ours * 1e3:9.2f} {t_ref * 1e3:9.2f} {t_ours / t_ref:6.2f}  {diff}",
-                  flush=True)
-            rows.append(dict(op=op, case=case, ours_ms=t_ours * 1e3, torchvision_ms=t_ref * 1e3,
-                             ratio=t_ours / t_ref, difference=diff))
+            print(
+                f"{op:<27} {case:<36} {t_ours * 1e3:9.2f} {t_ref * 1e3:9.2f} {t_ours / t_ref:6.2f}  {diff}", flush=True
+            )
+            rows.append(
+                dict(
+                    op=op,
+                    case=case,
+                    ours_ms=t_ours * 1e3,
+                    torchvision_ms=t_ref * 1e3,
+                    ratio=t_ours / t_ref,
+                    difference=diff,
+                )
+            )
     if rows:
         worst = max(rows, key=lambda r: r["ratio"])
         slower = [f"{r['op']} ({r['case']}) {r['ratio']:.2f}" for r in rows if r["ratio"] > 1.0]
-        print(f"\nlargest ratio ours/torchvision: {worst['ratio']:.2f} ({worst['op']}, {worst['case']}); "
-              f"slower than torchvision: {'; '.join(slower) if slower else 'none'}")
+        print(
+            f"\nlargest ratio ours/torchvision: {worst['ratio']:.2f} ({worst['op']}, {worst['case']}); "
+            f"slower than torchvision: {'; '.join(slower) if slower else 'none'}"
+        )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(dict(device=name, torch=torch.__version__, repeats=args.repeats, rows=rows), f, indent=1)

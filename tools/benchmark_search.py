@@ -14,6 +14,7 @@ measured; the median is reported.
 Targets (at 1 s per evaluation): 2 servers >= 1.8x, 4 servers >= 3.4x one server; median broker
 overhead <= 20 ms per candidate.
 """
+
 import argparse
 import json
 import os
@@ -78,9 +79,24 @@ class Evaluators:
         self.transport = RabbitMQTransport(self.experiment, url)
         env = dict(os.environ, PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
         for _ in range(n):
-            self.procs.append(subprocess.Popen(
-                [sys.executable, "-m", "distributed_arch_search.test_server", "--experiment", self.experiment,
-                 "--output-dir", out, "--amqp-url", url, *server_args], cwd=REPO, env=env))
+            self.procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "distributed_arch_search.test_server",
+                        "--experiment",
+                        self.experiment,
+                        "--output-dir",
+                        out,
+                        "--amqp-url",
+                        url,
+                        *server_args,
+                    ],
+                    cwd=REPO,
+                    env=env,
+                )
+            )
 
     def warm_up(self, rng, delay):
         # Every evaluator must be up before timing starts: N candidates, answered in about one delay
@@ -117,8 +133,14 @@ def throughput(backend, n, args, rng):
             ev.transport.submit(a, attempt=1)
         got = wait_results(ev.transport, archs, timeout=60 + 4 * len(archs) * args.delay)
         seconds = max(t for t, _ in got.values()) - start
-        return {"backend": backend, "servers": n, "candidates": len(archs), "seconds": seconds,
-                "evals_per_s": len(archs) / seconds, "ideal_evals_per_s": n / args.delay}
+        return {
+            "backend": backend,
+            "servers": n,
+            "candidates": len(archs),
+            "seconds": seconds,
+            "evals_per_s": len(archs) / seconds,
+            "ideal_evals_per_s": n / args.delay,
+        }
     finally:
         ev.close()
 
@@ -134,8 +156,13 @@ def overhead(backend, args, rng):
             arrival, result = wait_results(ev.transport, [a], timeout=60 + 4 * args.delay)[a]
             samples.append((arrival - start - result["seconds"]) * 1000.0)
         samples.sort()
-        return {"backend": backend, "samples": len(samples), "median_ms": statistics.median(samples),
-                "p90_ms": samples[int(0.9 * (len(samples) - 1))], "max_ms": samples[-1]}
+        return {
+            "backend": backend,
+            "samples": len(samples),
+            "median_ms": statistics.median(samples),
+            "p90_ms": samples[int(0.9 * (len(samples) - 1))],
+            "max_ms": samples[-1],
+        }
     finally:
         ev.close()
 
@@ -179,16 +206,20 @@ def main(argv=None):
                 ok &= passed or backend != "rabbitmq"
                 verdict = f">={target:g} {'ok' if passed else 'MISS'}"
             scale = f"{r['scaling_vs_1']:.2f}x" if r["scaling_vs_1"] is not None else "-"
-            print(f"{r['servers']:>8} {r['candidates']:>10} {r['seconds']:>8.2f} {r['evals_per_s']:>8.3f} "
-                  f"{r['ideal_evals_per_s']:>6.2f} {scale:>6} {verdict:>7}")
+            print(
+                f"{r['servers']:>8} {r['candidates']:>10} {r['seconds']:>8.2f} {r['evals_per_s']:>8.3f} "
+                f"{r['ideal_evals_per_s']:>6.2f} {scale:>6} {verdict:>7}"
+            )
         report["throughput"] += rows
         o = overhead(backend, args, rng)
         report["overhead"].append(o)
         passed = o["median_ms"] <= OVERHEAD_TARGET_MS
         ok &= passed or backend != "rabbitmq"
-        print(f"overhead per candidate (round trip - evaluation, {o['samples']} sequential): median "
-              f"{o['median_ms']:.1f} ms, p90 {o['p90_ms']:.1f} ms, max {o['max_ms']:.1f} ms "
-              f"(target <= {OVERHEAD_TARGET_MS:g} ms: {'ok' if passed else 'MISS'})")
+        print(
+            f"overhead per candidate (round trip - evaluation, {o['samples']} sequential): median "
+            f"{o['median_ms']:.1f} ms, p90 {o['p90_ms']:.1f} ms, max {o['max_ms']:.1f} ms "
+            f"(target <= {OVERHEAD_TARGET_MS:g} ms: {'ok' if passed else 'MISS'})"
+        )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=1)

@@ -1,19 +1,11 @@
-import importlib.util
-import os
 import re
 
-TOOL = os.path.join(os.path.dirname(__file__), "..", "..", "tools", "benchmark_bn_recal.py")
-
-
-def _tool():
-    spec = importlib.util.spec_from_file_location("benchmark_bn_recal", TOOL)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from tool_loading import load_tool
 
 
 def test_prints_both_timings_their_ratio_and_agreeing_means(capsys):
-    _tool().main(["--batches", "2", "--batch-size", "2", "--min-size", "64", "--max-size", "64", "--rounds", "1"])
+    tool = load_tool("benchmark_bn_recal")
+    tool.main(["--batches", "2", "--batch-size", "2", "--min-size", "64", "--max-size", "64", "--rounds", "1"])
     out = capsys.readouterr().out
     ours = float(re.search(r"ours .* ([\d.]+) s", out).group(1))
     peer = float(re.search(r"peer .* ([\d.]+) s", out).group(1))

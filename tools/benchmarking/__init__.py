@@ -1,0 +1,1 @@
+"""Helpers shared by the benchmark tools: timing, peak memory, the torchvision peer, weights, inputs."""
