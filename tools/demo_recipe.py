@@ -78,3 +78,32 @@ SCALES = {
         drawn_images=2,
     ),
 }
+
+
+def make_demo_data(datasets, s, seed):
+    """The shapes detection set and the classification set of scale `s` under `datasets`; a COMPLETE
+    marker last, so that a cut-off run makes them again."""
+    from maskrcnn_benchmark.data.datasets.synthetic_classification import make_classification_dataset
+    from maskrcnn_benchmark.data.datasets.synthetic_shapes import make_shapes_dataset
+
+    shapes = os.path.join(datasets, "shapes")
+    paths = make_shapes_dataset(
+        shapes,
+        num_train=s["shapes_train"],
+        num_minival=s["shapes_minival"],
+        num_search_val=s["search_val"],
+        min_image_size=s["min_image"],
+        max_image_size=s["max_image"],
+        seed=seed,
+    )
+    print("shapes:", ", ".join(f"{k} -> {v}" for k, v in paths.items()))
+    make_classification_dataset(
+        os.path.join(datasets, "tiny_cls"),
+        num_classes=s["cls_classes"],
+        train_per_class=s["cls_train"],
+        val_per_class=s["cls_val"],
+        image_size=s["cls_image"],
+        seed=seed,
+    )
+    print("classification set:", os.path.join(datasets, "tiny_cls"))
+    open(os.path.join(datasets, "COMPLETE"), "w").close()

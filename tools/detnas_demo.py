@@ -34,7 +34,7 @@ sys.path.insert(0, REPO)
 
 import demo_report  # noqa: E402  (demo_*: tools/, beside this file)
 from demo_processes import DemoError, Processes  # noqa: E402
-from demo_recipe import MAX_FLOPS, RELEASED, RETRAIN_CONFIG, SCALES, SEARCH_CONFIG  # noqa: E402
+from demo_recipe import MAX_FLOPS, RELEASED, RETRAIN_CONFIG, SCALES, SEARCH_CONFIG, make_demo_data  # noqa: E402
 
 from maskrcnn_benchmark.utils.atomic_file import atomic_write_json  # noqa: E402
 
@@ -89,69 +89,20 @@ class Demo:
 
     # ------------------------------------------------------------------ stages
     def make_data(self):
-        from maskrcnn_benchmark.data.datasets.synthetic_classification import make_classification_dataset
-        from maskrcnn_benchmark.data.datasets.synthetic_shapes import make_shapes_dataset
+        make_demo_data(self.datasets, self.s, self.args.seed)
 
-        s = self.s
-        shapes = os.path.join(self.datasets, "shapes")
-        paths = make_shapes_dataset(
-            shapes,
-            num_train=s["shapes_train"],
-            num_minival=s["shapes_minival"],
-            num_search_val=s["search_val"],
-            min_image_size=s["min_image"],
-            max_image_size=s["max_image"],
-            seed=self.args.seed,
-        )
-        print("shapes:", ", ".join(f"{k} -> {v}" for k, v in paths.items()))
-        make_classification_dataset(
-            os.path.join(self.datasets, "tiny_cls"),
-            num_classes=s["cls_classes"],
-            train_per_class=s["cls_train"],
-            val_per_class=s["cls_val"],
-            image_size=s["cls_image"],
-            seed=self.args.seed,
-        )
-        print("classification set:", os.path.join(self.datasets, "tiny_cls"))
-        open(os.path.join(self.datasets, "COMPLETE"), "w").close()
-
+    # Command lines as flag-value pairs, one pair or a few per line: kept so by hand, the formatter
+    # would put every word on its own line.
+    # fmt: off
     def classification_cmd(self, mode, out_dir, export, iters, arch=None):
         s = self.s
-        cmd = self.py(
-            "Supernet-ImageNet/train.py",
-            "--mode",
-            mode,
-            "--size",
-            "300M",
-            "--data",
-            os.path.join(self.datasets, "tiny_cls"),
-            "--input-size",
-            str(s["cls_image"]),
-            "--batch-size",
-            str(s["cls_batch"]),
-            "--total-iters",
-            str(iters),
-            "--lr",
-            str(s["cls_lr"]),
-            "--workers",
-            "0",
-            "--device",
-            self.device,
-            "--eval-interval",
-            "0",
-            "--eval-paths",
-            "2",
-            "--bn-recal-batches",
-            "4",
-            "--log-interval",
-            str(max(iters // 6, 1)),
-            "--seed",
-            str(self.args.seed),
-            "--output-dir",
-            out_dir,
-            "--export",
-            export,
-        )
+        cmd = self.py("Supernet-ImageNet/train.py", "--mode", mode, "--size", "300M",
+                      "--data", os.path.join(self.datasets, "tiny_cls"),
+                      "--input-size", str(s["cls_image"]), "--batch-size", str(s["cls_batch"]),
+                      "--total-iters", str(iters), "--lr", str(s["cls_lr"]), "--workers", "0",
+                      "--device", self.device, "--eval-interval", "0", "--eval-paths", "2",
+                      "--bn-recal-batches", "4", "--log-interval", str(max(iters // 6, 1)),
+                      "--seed", str(self.args.seed), "--output-dir", out_dir, "--export", export)
         if os.path.exists(os.path.join(out_dir, "checkpoint_last.pth")):
             cmd.append("--resume")
         if arch is not None:
@@ -159,110 +110,44 @@ class Demo:
         return cmd
 
     def pretrain_supernet(self):
-        self.run(
-            "2_pretrain_supernet",
-            self.classification_cmd(
-                "supernet",
-                os.path.join(self.out, "pretrain_supernet"),
-                self.supernet_export,
-                self.s["cls_supernet_iters"],
-            ),
-        )
+        self.run("2_pretrain_supernet", self.classification_cmd(
+            "supernet", os.path.join(self.out, "pretrain_supernet"), self.supernet_export,
+            self.s["cls_supernet_iters"]))
 
     def detection_schedule(self, iters):
         s = self.s
-        return [
-            "SOLVER.MAX_ITER",
-            str(iters),
-            "SOLVER.STEPS",
-            f"({int(iters * 0.8)},)",
-            "SOLVER.WARMUP_ITERS",
-            str(min(50, max(iters // 10, 1))),
-            "SOLVER.IMS_PER_BATCH",
-            str(s["det_batch"]),
-            "SOLVER.BASE_LR",
-            str(s["det_lr"]),
-            "SOLVER.CHECKPOINT_PERIOD",
-            str(max(iters // 4, 1)),
-            "SOLVER.LOG_PERIOD",
-            str(max(iters // 20, 1)),
-            "MODEL.DEVICE",
-            self.device,
-            "SEED",
-            str(self.args.seed),
-        ]
+        return ["SOLVER.MAX_ITER", str(iters), "SOLVER.STEPS", f"({int(iters * 0.8)},)",
+                "SOLVER.WARMUP_ITERS", str(min(50, max(iters // 10, 1))),
+                "SOLVER.IMS_PER_BATCH", str(s["det_batch"]), "SOLVER.BASE_LR", str(s["det_lr"]),
+                "SOLVER.CHECKPOINT_PERIOD", str(max(iters // 4, 1)),
+                "SOLVER.LOG_PERIOD", str(max(iters // 20, 1)), "MODEL.DEVICE", self.device,
+                "SEED", str(self.args.seed)]
 
     def finetune_supernet(self):
-        self.run(
-            "3_finetune_supernet",
-            self.py(
-                "tools/train_net.py",
-                "--skip-test",
-                "--config-file",
-                SEARCH_CONFIG,
-                "MODEL.WEIGHT",
-                self.supernet_export,
-                "OUTPUT_DIR",
-                self.supernet_dir,
-                "NAS.BN_RECAL_IMAGES",
-                str(self.s["bn_recal_images"]),
-                *self.detection_schedule(self.s["supernet_iters"]),
-            ),
-        )
+        self.run("3_finetune_supernet", self.py(
+            "tools/train_net.py", "--skip-test", "--config-file", SEARCH_CONFIG,
+            "MODEL.WEIGHT", self.supernet_export, "OUTPUT_DIR", self.supernet_dir,
+            "NAS.BN_RECAL_IMAGES", str(self.s["bn_recal_images"]),
+            *self.detection_schedule(self.s["supernet_iters"])))
 
     def evaluator_args(self):
-        return [
-            "--evaluator",
-            "detector",
-            "--config-file",
-            SEARCH_CONFIG,
-            "--weights",
-            os.path.join(self.supernet_dir, "model_final.pth"),
-            "--opts",
-            "NAS.BN_RECAL_IMAGES",
-            str(self.s["bn_recal_images"]),
-            "MODEL.DEVICE",
-            self.device,
-        ]
+        return ["--evaluator", "detector", "--config-file", SEARCH_CONFIG,
+                "--weights", os.path.join(self.supernet_dir, "model_final.pth"),
+                "--opts", "NAS.BN_RECAL_IMAGES", str(self.s["bn_recal_images"]),
+                "MODEL.DEVICE", self.device]
 
     def standalone_args(self):
         """The standalone evaluator: classification pre-training then detection training per seed,
         the same recipe for every architecture retrained."""
         s = self.s
-        pretrain = [
-            "--size",
-            "300M",
-            "--data",
-            os.path.join(self.datasets, "tiny_cls"),
-            "--input-size",
-            str(s["cls_image"]),
-            "--batch-size",
-            str(s["cls_batch"]),
-            "--total-iters",
-            str(s["cls_fixed_iters"]),
-            "--lr",
-            str(s["cls_lr"]),
-            "--workers",
-            "0",
-            "--eval-interval",
-            "0",
-            "--log-interval",
-            str(max(s["cls_fixed_iters"] // 4, 1)),
-        ]
+        pretrain = ["--size", "300M", "--data", os.path.join(self.datasets, "tiny_cls"),
+                    "--input-size", str(s["cls_image"]), "--batch-size", str(s["cls_batch"]),
+                    "--total-iters", str(s["cls_fixed_iters"]), "--lr", str(s["cls_lr"]), "--workers", "0",
+                    "--eval-interval", "0", "--log-interval", str(max(s["cls_fixed_iters"] // 4, 1))]
         schedule = self.detection_schedule(s["retrain_iters"])[:-4]  # the evaluator sets device and seed
-        return [
-            "--evaluator",
-            "standalone",
-            "--config-file",
-            RETRAIN_CONFIG,
-            "--keep-outputs",
-            "--seeds",
-            *map(str, range(s["retrain_seeds"])),
-            "--pretrain-args",
-            shlex.join(pretrain),
-            "--opts",
-            *schedule,
-        ]
+        return ["--evaluator", "standalone", "--config-file", RETRAIN_CONFIG, "--keep-outputs",
+                "--seeds", *map(str, range(s["retrain_seeds"])), "--pretrain-args", shlex.join(pretrain),
+                "--opts", *schedule]
 
     def with_servers(self, name, experiment, server_args, work):
         """Run `work()` with two evaluation servers on the broker (stopped afterwards), or directly."""
@@ -273,47 +158,19 @@ class Demo:
             return work()
         finally:
             self.processes.stop_servers(procs)
-            self.run(
-                f"{name}_cleanup",
-                self.py(
-                    "-m",
-                    "distributed_arch_search.search",
-                    "--experiment",
-                    experiment,
-                    "--amqp-url",
-                    self.args.broker,
-                    "--delete-queues",
-                ),
-            )
+            self.run(f"{name}_cleanup", self.py(
+                "-m", "distributed_arch_search.search", "--experiment", experiment,
+                "--amqp-url", self.args.broker, "--delete-queues"))
 
     def compare_search(self):
         """Evolution and random search, the same budget and evaluator, several seeds."""
         s = self.s
-        cmd = self.py(
-            "tools/compare_search.py",
-            "--output-dir",
-            self.search_dir,
-            "--seeds",
-            str(s["seeds"]),
-            "--first-seed",
-            str(self.args.seed),
-            "--population",
-            str(s["population"]),
-            "--generations",
-            str(s["generations"]),
-            "--parents",
-            str(s["parents"]),
-            "--mutants",
-            str(s["mutants"]),
-            "--crossovers",
-            str(s["crossovers"]),
-            "--top-k",
-            str(s["top_k"]),
-            "--max-flops",
-            MAX_FLOPS,
-            "--score-cache",
-            self.score_cache,
-        )
+        cmd = self.py("tools/compare_search.py", "--output-dir", self.search_dir,
+                      "--seeds", str(s["seeds"]), "--first-seed", str(self.args.seed),
+                      "--population", str(s["population"]), "--generations", str(s["generations"]),
+                      "--parents", str(s["parents"]), "--mutants", str(s["mutants"]),
+                      "--crossovers", str(s["crossovers"]), "--top-k", str(s["top_k"]),
+                      "--max-flops", MAX_FLOPS, "--score-cache", self.score_cache)
         experiment = self.experiment("search")
         if self.args.broker:
             cmd += ["--amqp-url", self.args.broker, "--experiment", experiment]
@@ -322,7 +179,8 @@ class Demo:
             if self.device.startswith("cuda"):
                 cmd += ["--gpus", *["0"] * s["workers"]]
         # Each evaluator process computes on one thread; two of them use both cores.
-        self.with_servers("4_search", experiment, self.evaluator_args(), lambda: self.run("4_search", cmd, threads=1))
+        self.with_servers("4_search", experiment, self.evaluator_args(),
+                          lambda: self.run("4_search", cmd, threads=1))
 
     def retrain_archs(self):
         """Best found, best random (and the released one if asked), each architecture once."""
@@ -337,64 +195,30 @@ class Demo:
         s = self.s
         archs = self.retrain_archs()
         experiment = self.experiment("retrain")
-        cmd = self.py(
-            "-m",
-            "distributed_arch_search.search",
-            "--experiment",
-            experiment,
-            "--output-dir",
-            self.retrain_dir,
-            "EVOLUTION.MAX_FLOPS",
-            "10G",
-            "EVOLUTION.POPULATION_SIZE",
-            str(len(archs)),
-            "EVOLUTION.NUM_GENERATIONS",
-            "1",
-            "EVOLUTION.NUM_PARENTS",
-            "1",
-            "EVOLUTION.NUM_MUTANTS",
-            "0",
-            "EVOLUTION.NUM_CROSSOVERS",
-            "0",
-            "EVOLUTION.INITIAL_POPULATION",
-            repr(archs),
-            "MASTER.TASK_TIMEOUT_S",
-            "86400.0",
-        )
+        cmd = self.py("-m", "distributed_arch_search.search", "--experiment", experiment,
+                      "--output-dir", self.retrain_dir, "EVOLUTION.MAX_FLOPS", "10G",
+                      "EVOLUTION.POPULATION_SIZE", str(len(archs)), "EVOLUTION.NUM_GENERATIONS", "1",
+                      "EVOLUTION.NUM_PARENTS", "1", "EVOLUTION.NUM_MUTANTS", "0",
+                      "EVOLUTION.NUM_CROSSOVERS", "0", "EVOLUTION.INITIAL_POPULATION", repr(archs),
+                      "MASTER.TASK_TIMEOUT_S", "86400.0")
         if self.args.broker:
             cmd[3:3] = ["--backend", "rabbitmq", "--amqp-url", self.args.broker]
         else:
             gpus = repr([0] * s["workers"]) if self.device.startswith("cuda") else "[]"
             cmd[3:3] = ["--backend", "local"]
-            cmd += [
-                "LOCAL.NUM_WORKERS",
-                str(s["workers"]),
-                "LOCAL.GPUS",
-                gpus,
-                "LOCAL.SERVER_ARGS",
-                repr([*self.standalone_args(), "--score-cache", self.score_cache]),
-            ]
-        self.with_servers(
-            "5_retrain", experiment, self.standalone_args(), lambda: self.run("5_retrain", cmd, threads=1)
-        )
+            cmd += ["LOCAL.NUM_WORKERS", str(s["workers"]), "LOCAL.GPUS", gpus,
+                    "LOCAL.SERVER_ARGS", repr([*self.standalone_args(), "--score-cache", self.score_cache])]
+        self.with_servers("5_retrain", experiment, self.standalone_args(),
+                          lambda: self.run("5_retrain", cmd, threads=1))
 
     def start_servers(self, experiment, server_args):
         gpu = ["--gpu", "0"] if self.device.startswith("cuda") else []
-        cmd = self.py(
-            "-m",
-            "distributed_arch_search.test_server",
-            "--experiment",
-            experiment,
-            "--output-dir",
-            os.path.join(self.out, "servers"),
-            "--amqp-url",
-            self.args.broker,
-            "--score-cache",
-            self.score_cache,
-            *gpu,
-            *server_args,
-        )
+        cmd = self.py("-m", "distributed_arch_search.test_server", "--experiment", experiment,
+                      "--output-dir", os.path.join(self.out, "servers"), "--amqp-url", self.args.broker,
+                      "--score-cache", self.score_cache, *gpu, *server_args)
         return self.processes.start_servers(experiment, [cmd] * self.s["workers"])
+
+    # fmt: on
 
     # ------------------------------------------------------------------ results
     @property
