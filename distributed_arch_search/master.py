@@ -220,6 +220,10 @@ class SearchMaster:
         if changed:
             self.checkpoint(transport)
         transport.ack(received)  # only now: a crash before the checkpoint redelivers them
+        if self._bar.enabled:  # the counts below cost a pass over the results: only for a shown bar
+            self._update_bar(transport)
+
+    def _update_bar(self, transport):
         top = self.ea.top_k(1)
         self._bar.update(
             len(self.results),

@@ -15,8 +15,12 @@ class SearchProgressBar:
 
         self._bar = tqdm(total=total, initial=initial, desc=desc, unit="arch", dynamic_ncols=True)
 
+    @property
+    def enabled(self):
+        return self._bar is not None
+
     def update(self, done, generation, in_flight, failed, best_ap):
-        if self._bar is None:
+        if not self.enabled:
             return
         self._bar.n = done
         self._bar.set_postfix(

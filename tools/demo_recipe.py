@@ -2,13 +2,9 @@
 with the paper, the FLOPs limit and the sizes of each scale."""
 
 import os
-import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-if REPO not in sys.path:
-    sys.path.insert(0, REPO)
-
-from maskrcnn_benchmark.nas.arch import RELEASED_ARCHS, arch_to_str  # noqa: E402
+# Imported by tools/detnas_demo.py, which has put the repository on sys.path.
+from maskrcnn_benchmark.nas.arch import RELEASED_ARCHS, arch_to_str
 
 SEARCH_CONFIG = "configs/quick_schedules/e2e_faster_rcnn_detnas_fpn_300M_search_shapes.yaml"
 RETRAIN_CONFIG = "configs/quick_schedules/e2e_faster_rcnn_detnas_fpn_300M_shapes.yaml"
