@@ -295,10 +295,7 @@ at::Tensor roi_pool_backward_cpu(
     int64_t width) {
   check_roi_op_backward_args(
       "roi_pool backward", grad, rois, pooled_height, pooled_width, batch_size, channels, height, width);
-  TORCH_CHECK(
-      argmax.sizes() == grad.sizes() && argmax.scalar_type() == at::kInt,
-      "roi_pool backward: argmax must be an int32 tensor shaped like grad ", grad.sizes(), ", got ",
-      argmax.scalar_type(), " ", argmax.sizes());
+  check_roi_pool_argmax(grad, argmax);
   if (rois.size(0) == 0 || batch_size * channels * height * width == 0) {
     return at::zeros({batch_size, channels, height, width}, grad.options());
   }

@@ -108,10 +108,7 @@ at::Tensor sigmoid_focal_loss_forward_cpu(const at::Tensor& logits, const at::Te
 at::Tensor sigmoid_focal_loss_backward_cpu(
     const at::Tensor& grad, const at::Tensor& logits, const at::Tensor& labels, double gamma, double alpha) {
   check_focal_loss_args("sigmoid_focal_loss backward", logits, labels, gamma);
-  TORCH_CHECK(
-      grad.sizes() == logits.sizes() && grad.scalar_type() == logits.scalar_type(),
-      "sigmoid_focal_loss backward: grad must match logits ", logits.sizes(), " ", logits.scalar_type(), ", got ",
-      grad.sizes(), " ", grad.scalar_type());
+  check_focal_loss_grad(grad, logits);
   const int64_t rows = logits.size(0);
   const int64_t cols = logits.size(1);
   auto grad_logits = at::empty({rows, cols}, logits.options());

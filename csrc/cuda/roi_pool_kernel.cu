@@ -121,10 +121,7 @@ at::Tensor roi_pool_backward_cuda(
     int64_t width) {
   check_roi_op_backward_args(
       "roi_pool backward", grad, rois, pooled_height, pooled_width, batch_size, channels, height, width);
-  TORCH_CHECK(
-      argmax.sizes() == grad.sizes() && argmax.scalar_type() == at::kInt && argmax.device() == grad.device(),
-      "roi_pool backward: argmax must be an int32 tensor shaped like grad ", grad.sizes(), " on ", grad.device(),
-      ", got ", argmax.scalar_type(), " ", argmax.sizes(), " on ", argmax.device());
+  check_roi_pool_argmax(grad, argmax);
   c10::cuda::CUDAGuard device_guard(grad.device());
   const auto acc_type = at::toOpMathType(grad.scalar_type());
   auto grad_acc = at::zeros({batch_size, channels, height, width}, grad.options().dtype(acc_type));

@@ -83,10 +83,7 @@ at::Tensor sigmoid_focal_loss_forward_cuda(
 at::Tensor sigmoid_focal_loss_backward_cuda(
     const at::Tensor& grad, const at::Tensor& logits, const at::Tensor& labels, double gamma, double alpha) {
   check_focal_loss_args("sigmoid_focal_loss backward", logits, labels, gamma);
-  TORCH_CHECK(
-      grad.sizes() == logits.sizes() && grad.scalar_type() == logits.scalar_type() && grad.device() == logits.device(),
-      "sigmoid_focal_loss backward: grad must match logits ", logits.sizes(), " ", logits.scalar_type(), " on ",
-      logits.device(), ", got ", grad.sizes(), " ", grad.scalar_type(), " on ", grad.device());
+  check_focal_loss_grad(grad, logits);
   c10::cuda::CUDAGuard device_guard(logits.device());
   auto grad_logits = at::empty(logits.sizes(), logits.options());
   const int64_t total = grad_logits.numel();

@@ -81,20 +81,6 @@ def test_torch_compile_roi_align_and_nms():
     torch.testing.assert_close(xc.grad, xe.grad)
 
 
-def test_fake_kernels_give_shapes():
-    from torch._subclasses.fake_tensor import FakeTensorMode
-    from torch.fx.experimental.symbolic_shapes import ShapeEnv
-
-    with FakeTensorMode(shape_env=ShapeEnv()):
-        x = torch.empty(2, 8, 10, 12)
-        rois = torch.empty(5, 5)
-        assert roi_align(x, rois, (3, 4), 0.5, 2).shape == (5, 8, 3, 4)
-        assert roi_pool(x, rois, 2, 0.5).shape == (5, 8, 2, 2)
-        assert sigmoid_focal_loss(torch.empty(7, 3), torch.empty(7, dtype=torch.int64), 2.0, 0.25).shape == (7, 3)
-        keep = nms(torch.empty(9, 4), torch.empty(9), 0.5)
-        assert keep.dim() == 1 and keep.dtype == torch.int64
-
-
 @needs_cuda
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16, torch.float64])
 def test_cuda_matches_cpu(dtype):
