@@ -1,6 +1,7 @@
-"""The statistics of the search studies (tools/rank_correlation.py, tools/compare_search.py), on
-scipy.stats: rank correlation with bootstrap intervals, seed-to-seed against architecture-to-
-architecture spread, and the one-sided Mann-Whitney U test of "evolution scores higher than random"."""
+"""The statistics of the search studies (tools/rank_correlation.py, tools/compare_search.py,
+tools/evaluator_noise.py), on scipy.stats: rank correlation with bootstrap intervals, seed-to-seed
+against architecture-to-architecture spread, split-half reliability, and the one-sided Mann-Whitney U
+test of "evolution scores higher than random"."""
 
 import math
 import statistics
@@ -54,6 +55,24 @@ def seed_vs_arch_spread(values_per_arch):
     within = math.sqrt(statistics.fmean(statistics.variance(g) for g in multi)) if multi else None
     between = statistics.stdev(statistics.fmean(g) for g in groups)
     return {"seed_sd": within, "arch_sd": between, "arch_over_seed": between / within if within else None}
+
+
+def split_half_reliability(a, b, factors=(2, 4, 8)):
+    """Scores of the same architectures on two disjoint halves of a test set: their Pearson r (with its
+    two-sided p-value), and the Spearman-Brown prediction of the reliability (the correlation of two
+    independent measurements) of a test set `k` halves large, for each k of `factors` (2: the whole
+    set). Where r <= 0 the halves share no signal and every prediction is 0."""
+    a, b = _paired(a, b, minimum=3)
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        raise ValueError("split-half scores must vary over the architectures")
+    result = stats.pearsonr(a, b)
+    r = float(result.statistic)
+    return {
+        "n": len(a),
+        "pearson_r": r,
+        "p_value": float(result.pvalue),
+        "predicted": {str(k): (k * r / (1 + (k - 1) * r) if r > 0 else 0.0) for k in factors},
+    }
 
 
 def mann_whitney_greater(a, b):

@@ -4,9 +4,11 @@ recalibration + bbox AP), alone and inside a whole local-backend search."""
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 
@@ -223,3 +225,39 @@ def test_local_search_with_real_evaluations(supernet, tmp_path, monkeypatch):
     search(again)
     assert {line["event"] for line in read_evaluation_logs(str(again))} == {"cached"}
     assert json.loads((again / "search_results.json").read_text())["best"] == best
+
+
+@pytest.mark.slow
+def test_evaluator_noise_tool_measures_the_searchs_own_scores(supernet, tmp_path, monkeypatch):
+    from scipy import stats
+
+    datasets, weights = supernet
+    out = tmp_path / "noise"
+    supernet_args = shlex.join(
+        ["--evaluator", "detector", "--config-file", CONFIG, "--weights", weights, "--opts", *OPTS]
+    )
+    proc = _run(
+        ["tools/evaluator_noise.py", "--output-dir", str(out), "--num-archs", "4", "--bootstrap", "200",
+         "--supernet-args", supernet_args],
+        datasets,
+    )  # fmt: skip
+    result = json.loads((out / "evaluator_noise.json").read_text())
+    assert (out / "evaluator_noise.png").stat().st_size > 0
+    assert "supernet evaluator noise on shapes_search_val: 4 architectures" in proc.stdout
+    rows = result["archs"]
+    assert len({r["arch"] for r in rows}) == 4 and all(r["flops"] <= 300e6 for r in rows)
+    assert result["bn_seeds"] == [0, 1] and result["image_halves"]["half_sizes"] == [6, 6]
+
+    # With the config's BN subset, the whole-split AP is exactly the search's score of that path.
+    ev = _evaluator(datasets, weights, tmp_path / "check", monkeypatch)
+    for r in rows:
+        assert r["bn_seed0"]["all"] == ev.evaluate(tuple(int(c) for c in r["arch"]))["ap"]
+    # Another subset gives other BN statistics, hence (for some path) another AP.
+    assert any(r["bn_seed1"]["all"] != r["bn_seed0"]["all"] for r in rows)
+
+    # The figures are those of the raw rows.
+    even, odd = ([r["bn_seed0"][h] for r in rows] for h in ("even", "odd"))
+    assert result["image_halves"]["kendall_tau"]["value"] == pytest.approx(stats.kendalltau(even, odd).statistic)
+    assert result["image_halves"]["reliability"]["pearson_r"] == pytest.approx(stats.pearsonr(even, odd).statistic)
+    whole = [[r["bn_seed0"]["all"], r["bn_seed1"]["all"]] for r in rows]
+    assert result["bn_subsets"]["spread"]["arch_sd"] == pytest.approx(np.std([np.mean(w) for w in whole], ddof=1))

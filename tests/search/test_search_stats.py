@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from distributed_arch_search.search_stats import mann_whitney_greater, mean_sd, rank_correlation, seed_vs_arch_spread
+from distributed_arch_search.search_stats import (
+    mann_whitney_greater,
+    mean_sd,
+    rank_correlation,
+    seed_vs_arch_spread,
+    split_half_reliability,
+)
 
 
 def test_rank_correlation_by_hand_and_against_scipy():
@@ -86,3 +92,24 @@ def test_mann_whitney_against_scipy_and_by_hand():
 def test_mean_sd():
     assert mean_sd([1, 2, 3]) == {"mean": 2.0, "sd": 1.0, "values": [1.0, 2.0, 3.0]}
     assert mean_sd([4])["sd"] == 0.0
+
+
+def test_split_half_reliability_by_hand_and_against_scipy():
+    a, b = [1.0, 2.0, 3.0, 4.0], [1.0, 3.0, 2.0, 4.0]
+    r = split_half_reliability(a, b, factors=(1, 2, 4))
+    # Centred: a (-1.5, -.5, .5, 1.5), b (-1.5, .5, -.5, 1.5); sum of products 4, sums of squares 5: r = 0.8.
+    assert r["pearson_r"] == pytest.approx(0.8)
+    assert r["p_value"] == pytest.approx(stats.pearsonr(a, b).pvalue)
+    # Spearman-Brown k r / (1 + (k - 1) r): one half is r itself; the whole set 1.6 / 1.8; twice it 3.2 / 3.4.
+    assert r["predicted"] == pytest.approx({"1": 0.8, "2": 1.6 / 1.8, "4": 3.2 / 3.4})
+    assert r["n"] == 4
+
+
+def test_split_half_reliability_without_shared_signal_predicts_zero_and_refuses_constant_scores():
+    r = split_half_reliability([1, 2, 3, 4], [4, 3, 2, 1.5])
+    assert r["pearson_r"] < 0
+    assert set(r["predicted"].values()) == {0.0}
+    with pytest.raises(ValueError, match="must vary"):
+        split_half_reliability([1, 1, 1], [1, 2, 3])
+    with pytest.raises(ValueError, match="at least 3 pairs"):
+        split_half_reliability([1, 2], [1, 2])

@@ -114,12 +114,18 @@ def _write_json(obj, folder, name):
             json.dump(obj, f)
 
 
-def do_coco_evaluation(dataset, predictions, output_folder, iou_types, box_only, backend="pycocotools"):
-    # Predictions come in the network's input size; COCO wants the original image size.
+def resize_to_original(dataset, predictions):
+    """{dataset index: BoxList} in the network's input size -> the same in each original image size,
+    which is what COCO evaluates."""
     resized = {}
     for idx in sorted(predictions):
         info = dataset.get_img_info(idx)
         resized[idx] = predictions[idx].resize((info["width"], info["height"]))
+    return resized
+
+
+def do_coco_evaluation(dataset, predictions, output_folder, iou_types, box_only, backend="pycocotools"):
+    resized = resize_to_original(dataset, predictions)
 
     if box_only:
         metrics = {}

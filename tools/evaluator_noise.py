@@ -1,0 +1,259 @@
+#!/usr/bin/env python
+"""How much of a supernet score is noise? The detector evaluator's image-sample and BN-subset noise.
+
+    python tools/evaluator_noise.py --output-dir output/noise \\
+        --supernet-args "--evaluator detector --config-file SEARCH_CFG --weights SUPERNET.pth" \\
+        [--num-archs 16] [--bn-seeds S0 S1] [--max-flops 300M]
+
+The search ranks candidates by one number: bbox AP on the search-val split, after BN recalibration on a
+seeded subset of the training split. Both are finite samples, so part of the difference between two
+candidates belongs to the samples, not to the architectures. For ``--num-archs`` random architectures
+under the FLOPs limit, on one evaluator (the same one the search servers build from these arguments):
+
+1. image-sample noise: AP on the even and on the odd positions of the split's sorted image ids, with
+   BN from the first seed's subset; Kendall tau between the halves (with interval), their Pearson r,
+   and the Spearman-Brown reliability of the whole split and of 2x and 4x as many images;
+2. BN-subset noise: AP on the whole split with BN recalibrated on the subset of each ``--bn-seeds``
+   seed (NAS.BN_RECAL_SEED; default the config's seed and the next); Kendall tau between the first two,
+   and the standard deviation of an architecture's AP over subsets against that over architectures.
+
+The first seed's whole-split AP is exactly the score the search gets. Writes ``evaluator_noise.json``
+(every raw figure) and ``evaluator_noise.png``. One process; use ``--gpu N`` in the supernet arguments
+for a GPU.
+"""
+
+import argparse
+import logging
+import os
+import random
+import shlex
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPO)
+
+from distributed_arch_search import search_stats  # noqa: E402
+from distributed_arch_search.report import write_json_atomic  # noqa: E402
+
+logger = logging.getLogger("evaluator_noise")
+
+
+def sample_archs(space, num, max_flops, seed, flops_fn):
+    """`num` distinct architectures drawn uniformly among those of at most `max_flops`, by rejection."""
+    rng = random.Random(seed)
+    archs, seen = [], set()
+    for _ in range(1000 * num):
+        arch = tuple(rng.randrange(space.num_choices) for _ in range(space.num_blocks))
+        if arch not in seen and flops_fn(arch) <= max_flops:
+            seen.add(arch)
+            archs.append(arch)
+            if len(archs) == num:
+                return archs
+    raise ValueError(f"found only {len(archs)} architectures under {max_flops:.4g} FLOPs in {1000 * num} draws")
+
+
+def image_halves(dataset):
+    """The split's image ids at even and at odd positions of their sorted order."""
+    ids = sorted(dataset.get_img_info(i)["id"] for i in range(len(dataset)))
+    return {"even": ids[0::2], "odd": ids[1::2]}
+
+
+def path_scores(evaluator, arch, recal_batches, halves):
+    """AP of `arch` on the whole split and on each half, BN recalibrated on `recal_batches`."""
+    from maskrcnn_benchmark.data.datasets.evaluation.coco_eval import (
+        evaluate_predictions_on_coco,
+        prepare_for_coco_detection,
+        resize_to_original,
+    )
+    from maskrcnn_benchmark.engine.inference import compute_on_dataset
+    from maskrcnn_benchmark.engine.supernet import recalibrate_path
+
+    model, device, batches = evaluator.model, evaluator.device, evaluator.test_batches
+    recalibrate_path(model, arch, recal_batches, device, progress=False)
+    predictions = compute_on_dataset(model, batches, device, arch=arch, progress=False)
+    results = prepare_for_coco_detection(resize_to_original(batches.dataset, predictions), batches.dataset)
+    backend = evaluator.cfg.TEST.COCO_EVAL_BACKEND
+    out = {}
+    for part, ids in {"all": sorted(sum(halves.values(), [])), **halves}.items():
+        metrics, _ = evaluate_predictions_on_coco(batches.dataset.coco, results, "bbox", ids, backend)
+        out[part] = metrics["AP"]
+    return out
+
+
+def recalibration_sets(evaluator, seeds):
+    """{seed: BN recalibration batches}; the evaluator's own subset (kept in memory) for its seed."""
+    from maskrcnn_benchmark.engine.supernet import make_bn_recalibration_loader
+
+    sets = {}
+    for seed in seeds:
+        if seed == evaluator.cfg.NAS.BN_RECAL_SEED:
+            sets[seed] = evaluator.recal_batches
+        else:
+            cfg = evaluator.cfg.clone()
+            cfg.defrost()
+            cfg.NAS.BN_RECAL_SEED = seed
+            sets[seed] = make_bn_recalibration_loader(cfg)
+    return sets
+
+
+def analyse(rows, seeds, half_sizes, n_resamples, seed):
+    first, second = (f"bn_seed{s}" for s in seeds[:2])
+    even = [r[first]["even"] for r in rows]
+    odd = [r[first]["odd"] for r in rows]
+    whole = {s: [r[f"bn_seed{s}"]["all"] for r in rows] for s in seeds}
+    return {
+        "num_archs": len(rows),
+        "bn_seeds": seeds,
+        "image_halves": {
+            **search_stats.rank_correlation(even, odd, n_resamples, seed=seed),
+            "reliability": search_stats.split_half_reliability(even, odd),
+            "half_sizes": half_sizes,
+        },
+        "bn_subsets": {
+            **search_stats.rank_correlation(
+                [r[first]["all"] for r in rows], [r[second]["all"] for r in rows], n_resamples, seed=seed
+            ),
+            "spread": search_stats.seed_vs_arch_spread([[whole[s][i] for s in seeds] for i in range(len(rows))]),
+        },
+        "archs": rows,
+    }
+
+
+def plot(path, result):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from maskrcnn_benchmark.utils.atomic_file import atomic_savefig
+
+    rows, (s0, s1) = result["archs"], result["bn_seeds"][:2]
+    halves, subsets = result["image_halves"], result["bn_subsets"]
+    panels = (
+        (
+            [r[f"bn_seed{s0}"]["even"] for r in rows],
+            [r[f"bn_seed{s0}"]["odd"] for r in rows],
+            f"images at even positions ({halves['half_sizes'][0]})",
+            f"images at odd positions ({halves['half_sizes'][1]})",
+            f"image halves: tau {halves['kendall_tau']['value']:+.2f}, "
+            f"whole-split reliability {halves['reliability']['predicted']['2']:.2f}",
+        ),
+        (
+            [r[f"bn_seed{s0}"]["all"] for r in rows],
+            [r[f"bn_seed{s1}"]["all"] for r in rows],
+            f"BN subset of seed {s0} (the search's score)",
+            f"BN subset of seed {s1}",
+            f"BN subsets: tau {subsets['kendall_tau']['value']:+.2f}, sd per arch "
+            f"{subsets['spread']['seed_sd']:.4f} vs over archs {subsets['spread']['arch_sd']:.4f}",
+        ),
+    )
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5))
+    for ax, (x, y, xlabel, ylabel, title) in zip(axes, panels):
+        lo, hi = min(x + y), max(x + y)
+        ax.plot([lo, hi], [lo, hi], color="0.7", linewidth=1, label="equal")
+        ax.scatter(x, y, color="tab:blue", zorder=3)
+        ax.set_xlabel(f"search-val AP, {xlabel}")
+        ax.set_ylabel(f"search-val AP, {ylabel}")
+        ax.set_title(title, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper left", fontsize=8)
+    fig.suptitle(f"supernet evaluator noise: {len(rows)} architectures", fontsize=11)
+    fig.tight_layout()
+    atomic_savefig(fig, path, dpi=110)
+    plt.close(fig)
+
+
+def run(args):
+    from tqdm import tqdm
+
+    from distributed_arch_search.runner import make_evaluator
+    from distributed_arch_search.server_args import parse_server_args
+    from distributed_arch_search.arch_search_config import parse_flops
+    from maskrcnn_benchmark.nas.flops import count_flops
+    from maskrcnn_benchmark.nas.search_space import get_search_space
+
+    out = os.path.abspath(args.output_dir)
+    os.makedirs(out, exist_ok=True)
+    server_args = parse_server_args(shlex.split(args.supernet_args))
+    if server_args.evaluator != "detector":
+        raise SystemExit(f"--supernet-args must name --evaluator detector, got {server_args.evaluator!r}")
+    evaluator = make_evaluator(server_args, os.path.join(out, "scratch"))
+    seeds = args.bn_seeds or [evaluator.cfg.NAS.BN_RECAL_SEED, evaluator.cfg.NAS.BN_RECAL_SEED + 1]
+    size = args.space
+    archs = sample_archs(
+        get_search_space(size), args.num_archs, parse_flops(args.max_flops), args.seed, lambda a: count_flops(size, a)
+    )
+    halves = image_halves(evaluator.test_batches.dataset)
+    recal = recalibration_sets(evaluator, seeds)
+    rows = []
+    for arch in tqdm(archs, desc="architectures", dynamic_ncols=True, disable=not sys.stderr.isatty()):
+        row = {"arch": "".join(map(str, arch)), "flops": count_flops(size, arch)}
+        for s in seeds:
+            row[f"bn_seed{s}"] = path_scores(evaluator, arch, recal[s], halves)
+        rows.append(row)
+        logger.info("%s: %s", row["arch"], {k: v for k, v in row.items() if k.startswith("bn_seed")})
+    path = os.path.join(out, "evaluator_noise.json")
+    about = {"test_split": evaluator.test_name, "command": " ".join(shlex.quote(a) for a in sys.argv)}
+    write_json_atomic(path, {**about, "bn_seeds": seeds, "archs": rows})  # kept if the analysis refuses them
+    result = {**analyse(rows, seeds, [len(halves["even"]), len(halves["odd"])], args.bootstrap, args.seed), **about}
+    write_json_atomic(path, result)
+    plot(os.path.join(out, "evaluator_noise.png"), result)
+    print_report(result, out)
+    return result
+
+
+def print_report(result, out):
+    halves, subsets = result["image_halves"], result["bn_subsets"]
+    pct = round(100 * halves["confidence"])
+    tau, rel = halves["kendall_tau"], halves["reliability"]
+    n_even, n_odd = halves["half_sizes"]
+    print(f"\nsupernet evaluator noise on {result['test_split']}: {result['num_archs']} architectures")
+    print(
+        f"  image halves ({n_even} + {n_odd} images)  Kendall tau {tau['value']:+.3f}  "
+        f"{pct}% CI [{tau['ci'][0]:+.3f}, {tau['ci'][1]:+.3f}]  Pearson r {rel['pearson_r']:+.3f}"
+    )
+    p = rel["predicted"]
+    print(f"  reliability (Spearman-Brown)  whole split {p['2']:.3f}, 2x images {p['4']:.3f}, 4x images {p['8']:.3f}")
+    tau, spread = subsets["kendall_tau"], subsets["spread"]
+    s0, s1 = result["bn_seeds"][:2]
+    print(
+        f"  BN subsets (seeds {s0} vs {s1})  Kendall tau {tau['value']:+.3f}  "
+        f"{pct}% CI [{tau['ci'][0]:+.3f}, {tau['ci'][1]:+.3f}]"
+    )
+    print(
+        f"  AP sd: over BN subsets {spread['seed_sd']:.4f}, over architectures {spread['arch_sd']:.4f} "
+        f"(ratio {spread['arch_over_seed']:.2f})"
+    )
+    print(f"\nwrote {out}/evaluator_noise.json and evaluator_noise.png")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--output-dir", required=True)
+    p.add_argument("--supernet-args", required=True, help="server arguments of the detector evaluator (one string)")
+    p.add_argument("--num-archs", type=int, default=16, help="random architectures under the FLOPs limit (16)")
+    p.add_argument(
+        "--bn-seeds", type=int, nargs="*", default=[], help="BN subset seeds (default: the config's and the next)"
+    )
+    p.add_argument("--space", default="300M", help="search space preset (SPACE.SIZE)")
+    p.add_argument("--max-flops", default="300M")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sample and of the bootstrap")
+    p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (2000)")
+    p.add_argument("--log-level", default="INFO")
+    args = p.parse_args(argv)
+    if args.num_archs < 3:
+        p.error("need --num-archs >= 3")
+    if args.bn_seeds and (len(args.bn_seeds) < 2 or len(set(args.bn_seeds)) != len(args.bn_seeds)):
+        p.error("--bn-seeds needs at least 2 distinct seeds")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    run(args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
