@@ -75,6 +75,24 @@ def split_half_reliability(a, b, factors=(2, 4, 8)):
     }
 
 
+def shift_and_reorder(values_per_arch):
+    """`values_per_arch`: one row per architecture, one column per measurement condition (for example a
+    BN-recalibration subset), equal lengths. A condition that moves every architecture alike does not
+    change a ranking, so split the spread into the mean of each condition (the common shift), the
+    residual standard deviation of the two-way additive fit (what reorders architectures), and the
+    standard deviation of the per-architecture means."""
+    x = np.asarray([[float(v) for v in row] for row in values_per_arch])
+    if x.ndim != 2 or x.shape[0] < 2 or x.shape[1] < 2:
+        raise ValueError(f"need at least 2 architectures x 2 conditions of equal length, got shape {x.shape}")
+    n, m = x.shape
+    residual = x - x.mean(axis=1, keepdims=True) - x.mean(axis=0, keepdims=True) + x.mean()
+    return {
+        "condition_means": [float(v) for v in x.mean(axis=0)],
+        "reorder_sd": math.sqrt(float((residual**2).sum()) / ((n - 1) * (m - 1))),
+        "arch_sd": float(x.mean(axis=1).std(ddof=1)),
+    }
+
+
 def mann_whitney_greater(a, b):
     """One-sided Mann-Whitney U test that values of `a` tend to be larger than values of `b`."""
     a, b = [float(v) for v in a], [float(v) for v in b]

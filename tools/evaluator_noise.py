@@ -14,8 +14,10 @@ under the FLOPs limit, on one evaluator (the same one the search servers build f
    BN from the first seed's subset; Kendall tau between the halves (with interval), their Pearson r,
    and the Spearman-Brown reliability of the whole split and of 2x and 4x as many images;
 2. BN-subset noise: AP on the whole split with BN recalibrated on the subset of each ``--bn-seeds``
-   seed (NAS.BN_RECAL_SEED; default the config's seed and the next); Kendall tau between the first two,
-   and the standard deviation of an architecture's AP over subsets against that over architectures.
+   seed (NAS.BN_RECAL_SEED; default the config's seed and the next); Kendall tau and Pearson r between
+   the first two, each subset's mean AP (a shift common to all architectures does not change a
+   ranking), and the residual standard deviation that does reorder them against the standard deviation
+   over architectures.
 
 The first seed's whole-split AP is exactly the score the search gets. Writes ``evaluator_noise.json``
 (every raw figure) and ``evaluator_noise.png``. One process; use ``--gpu N`` in the supernet arguments
@@ -28,6 +30,8 @@ import os
 import random
 import shlex
 import sys
+
+import numpy as np
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -96,11 +100,14 @@ def recalibration_sets(evaluator, seeds):
     return sets
 
 
+def column(rows, bn_seed, part):
+    """Every architecture's AP on `part` ("all", "even", "odd") with BN from the `bn_seed` subset."""
+    return [r[f"bn_seed{bn_seed}"][part] for r in rows]
+
+
 def analyse(rows, seeds, half_sizes, n_resamples, seed):
-    first, second = (f"bn_seed{s}" for s in seeds[:2])
-    even = [r[first]["even"] for r in rows]
-    odd = [r[first]["odd"] for r in rows]
-    whole = {s: [r[f"bn_seed{s}"]["all"] for r in rows] for s in seeds}
+    even, odd = column(rows, seeds[0], "even"), column(rows, seeds[0], "odd")
+    whole = {s: column(rows, s, "all") for s in seeds}
     return {
         "num_archs": len(rows),
         "bn_seeds": seeds,
@@ -110,10 +117,9 @@ def analyse(rows, seeds, half_sizes, n_resamples, seed):
             "half_sizes": half_sizes,
         },
         "bn_subsets": {
-            **search_stats.rank_correlation(
-                [r[first]["all"] for r in rows], [r[second]["all"] for r in rows], n_resamples, seed=seed
-            ),
-            "spread": search_stats.seed_vs_arch_spread([[whole[s][i] for s in seeds] for i in range(len(rows))]),
+            **search_stats.rank_correlation(whole[seeds[0]], whole[seeds[1]], n_resamples, seed=seed),
+            "pearson_r": float(np.corrcoef(whole[seeds[0]], whole[seeds[1]])[0, 1]),
+            "spread": search_stats.shift_and_reorder([[whole[s][i] for s in seeds] for i in range(len(rows))]),
         },
         "archs": rows,
     }
@@ -131,20 +137,20 @@ def plot(path, result):
     halves, subsets = result["image_halves"], result["bn_subsets"]
     panels = (
         (
-            [r[f"bn_seed{s0}"]["even"] for r in rows],
-            [r[f"bn_seed{s0}"]["odd"] for r in rows],
+            column(rows, s0, "even"),
+            column(rows, s0, "odd"),
             f"images at even positions ({halves['half_sizes'][0]})",
             f"images at odd positions ({halves['half_sizes'][1]})",
             f"image halves: tau {halves['kendall_tau']['value']:+.2f}, "
             f"whole-split reliability {halves['reliability']['predicted']['2']:.2f}",
         ),
         (
-            [r[f"bn_seed{s0}"]["all"] for r in rows],
-            [r[f"bn_seed{s1}"]["all"] for r in rows],
+            column(rows, s0, "all"),
+            column(rows, s1, "all"),
             f"BN subset of seed {s0} (the search's score)",
             f"BN subset of seed {s1}",
-            f"BN subsets: tau {subsets['kendall_tau']['value']:+.2f}, sd per arch "
-            f"{subsets['spread']['seed_sd']:.4f} vs over archs {subsets['spread']['arch_sd']:.4f}",
+            f"BN subsets: tau {subsets['kendall_tau']['value']:+.2f}, reordering sd "
+            f"{subsets['spread']['reorder_sd']:.4f} vs over archs {subsets['spread']['arch_sd']:.4f}",
         ),
     )
     fig, axes = plt.subplots(1, 2, figsize=(11, 5))
@@ -218,11 +224,12 @@ def print_report(result, out):
     s0, s1 = result["bn_seeds"][:2]
     print(
         f"  BN subsets (seeds {s0} vs {s1})  Kendall tau {tau['value']:+.3f}  "
-        f"{pct}% CI [{tau['ci'][0]:+.3f}, {tau['ci'][1]:+.3f}]"
+        f"{pct}% CI [{tau['ci'][0]:+.3f}, {tau['ci'][1]:+.3f}]  Pearson r {subsets['pearson_r']:+.3f}"
     )
+    means = ", ".join(f"{v:.4f}" for v in spread["condition_means"])
     print(
-        f"  AP sd: over BN subsets {spread['seed_sd']:.4f}, over architectures {spread['arch_sd']:.4f} "
-        f"(ratio {spread['arch_over_seed']:.2f})"
+        f"  BN subsets' mean AP {means} (a common shift); sd that reorders architectures "
+        f"{spread['reorder_sd']:.4f}, over architectures {spread['arch_sd']:.4f}"
     )
     print(f"\nwrote {out}/evaluator_noise.json and evaluator_noise.png")
 
@@ -251,6 +258,8 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
+    # Three COCO evaluations per architecture and subset; their tables would bury the report.
+    logging.getLogger("maskrcnn_benchmark.data.datasets.evaluation").setLevel(logging.WARNING)
     run(args)
     return 0
 

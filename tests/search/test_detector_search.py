@@ -261,3 +261,8 @@ def test_evaluator_noise_tool_measures_the_searchs_own_scores(supernet, tmp_path
     assert result["image_halves"]["reliability"]["pearson_r"] == pytest.approx(stats.pearsonr(even, odd).statistic)
     whole = [[r["bn_seed0"]["all"], r["bn_seed1"]["all"]] for r in rows]
     assert result["bn_subsets"]["spread"]["arch_sd"] == pytest.approx(np.std([np.mean(w) for w in whole], ddof=1))
+    a, b = zip(*whole)
+    assert result["bn_subsets"]["pearson_r"] == pytest.approx(stats.pearsonr(a, b).statistic)
+    # Two conditions: the residuals are +-(d - mean d) / 2, so their sd is that of the differences d over sqrt 2.
+    d = np.subtract(a, b)
+    assert result["bn_subsets"]["spread"]["reorder_sd"] == pytest.approx(np.std(d, ddof=1) / np.sqrt(2))

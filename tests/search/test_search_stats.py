@@ -12,6 +12,7 @@ from distributed_arch_search.search_stats import (
     mean_sd,
     rank_correlation,
     seed_vs_arch_spread,
+    shift_and_reorder,
     split_half_reliability,
 )
 
@@ -113,3 +114,17 @@ def test_split_half_reliability_without_shared_signal_predicts_zero_and_refuses_
         split_half_reliability([1, 1, 1], [1, 2, 3])
     with pytest.raises(ValueError, match="at least 3 pairs"):
         split_half_reliability([1, 2], [1, 2])
+
+
+def test_shift_and_reorder_by_hand():
+    # Condition 2 adds 0.1 to every architecture: a pure shift, nothing reorders.
+    r = shift_and_reorder([[0.1, 0.2], [0.3, 0.4], [0.5, 0.6]])
+    assert r["condition_means"] == pytest.approx([0.3, 0.4])
+    assert r["reorder_sd"] == pytest.approx(0.0, abs=1e-12)
+    assert r["arch_sd"] == pytest.approx(statistics.stdev([0.15, 0.35, 0.55]))
+    # Two architectures swap by +-d around their means: residuals +-d/2 in every cell, (n-1)(m-1) = 1.
+    d = 0.04
+    r = shift_and_reorder([[0.5 + d / 2, 0.5 - d / 2], [0.3 - d / 2, 0.3 + d / 2]])
+    assert r["reorder_sd"] == pytest.approx(math.sqrt(4 * (d / 2) ** 2))
+    with pytest.raises(ValueError, match="2 architectures x 2 conditions"):
+        shift_and_reorder([[0.1, 0.2]])
