@@ -174,6 +174,7 @@ def run(args):
 
     from distributed_arch_search.runner import make_evaluator
     from distributed_arch_search.server_args import parse_server_args
+    from maskrcnn_benchmark.nas.arch import arch_to_str
     from distributed_arch_search.arch_search_config import parse_flops
     from maskrcnn_benchmark.nas.flops import count_flops
     from maskrcnn_benchmark.nas.search_space import get_search_space
@@ -193,7 +194,7 @@ def run(args):
     recal = recalibration_sets(evaluator, seeds)
     rows = []
     for arch in tqdm(archs, desc="architectures", dynamic_ncols=True, disable=not sys.stderr.isatty()):
-        row = {"arch": "".join(map(str, arch)), "flops": count_flops(size, arch)}
+        row = {"arch": arch_to_str(arch), "flops": count_flops(size, arch)}
         for s in seeds:
             row[f"bn_seed{s}"] = path_scores(evaluator, arch, recal[s], halves)
         rows.append(row)
