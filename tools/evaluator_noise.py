@@ -27,11 +27,10 @@ for a GPU.
 import argparse
 import logging
 import os
-import random
 import shlex
 import sys
 
-import numpy as np
+from scipy import stats
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
@@ -42,28 +41,36 @@ from distributed_arch_search.report import write_json_atomic  # noqa: E402
 logger = logging.getLogger("evaluator_noise")
 
 
-def sample_archs(space, num, max_flops, seed, flops_fn):
-    """`num` distinct architectures drawn uniformly among those of at most `max_flops`, by rejection."""
-    rng = random.Random(seed)
-    archs, seen = [], set()
-    for _ in range(1000 * num):
-        arch = tuple(rng.randrange(space.num_choices) for _ in range(space.num_blocks))
-        if arch not in seen and flops_fn(arch) <= max_flops:
-            seen.add(arch)
-            archs.append(arch)
-            if len(archs) == num:
-                return archs
-    raise ValueError(f"found only {len(archs)} architectures under {max_flops:.4g} FLOPs in {1000 * num} draws")
+def sample_archs(size, num, max_flops, seed):
+    """`num` distinct random architectures under `max_flops`, drawn as the search draws its random first
+    generation (and tools/rank_correlation.py its sample)."""
+    from maskrcnn_benchmark.nas.evolution import EvolutionConfig, EvolutionSearch
+    from maskrcnn_benchmark.nas.flops import count_flops
+    from maskrcnn_benchmark.nas.search_space import get_search_space
+
+    space = get_search_space(size)
+    config = EvolutionConfig(
+        population_size=num,
+        num_generations=1,
+        num_parents=1,
+        num_mutants=0,
+        num_crossovers=0,
+        max_flops=max_flops,
+        seed=seed,
+    )
+    return EvolutionSearch(
+        space.num_blocks, space.num_choices, lambda a: count_flops(size, a), config
+    ).next_generation()
 
 
-def image_halves(dataset):
-    """The split's image ids at even and at odd positions of their sorted order."""
+def image_sets(dataset):
+    """The split's image ids: all, and those at even and at odd positions of their sorted order."""
     ids = sorted(dataset.get_img_info(i)["id"] for i in range(len(dataset)))
-    return {"even": ids[0::2], "odd": ids[1::2]}
+    return {"all": ids, "even": ids[0::2], "odd": ids[1::2]}
 
 
-def path_scores(evaluator, arch, recal_batches, halves):
-    """AP of `arch` on the whole split and on each half, BN recalibrated on `recal_batches`."""
+def path_scores(evaluator, arch, recal_batches, image_ids):
+    """AP of `arch` on each set of `image_ids` ({name: ids}), BN recalibrated on `recal_batches`."""
     from maskrcnn_benchmark.data.datasets.evaluation.coco_eval import (
         evaluate_predictions_on_coco,
         prepare_for_coco_detection,
@@ -77,11 +84,10 @@ def path_scores(evaluator, arch, recal_batches, halves):
     predictions = compute_on_dataset(model, batches, device, arch=arch, progress=False)
     results = prepare_for_coco_detection(resize_to_original(batches.dataset, predictions), batches.dataset)
     backend = evaluator.cfg.TEST.COCO_EVAL_BACKEND
-    out = {}
-    for part, ids in {"all": sorted(sum(halves.values(), [])), **halves}.items():
-        metrics, _ = evaluate_predictions_on_coco(batches.dataset.coco, results, "bbox", ids, backend)
-        out[part] = metrics["AP"]
-    return out
+    return {
+        name: evaluate_predictions_on_coco(batches.dataset.coco, results, "bbox", ids, backend)[0]["AP"]
+        for name, ids in image_ids.items()
+    }
 
 
 def recalibration_sets(evaluator, seeds):
@@ -118,7 +124,7 @@ def analyse(rows, seeds, half_sizes, n_resamples, seed):
         },
         "bn_subsets": {
             **search_stats.rank_correlation(whole[seeds[0]], whole[seeds[1]], n_resamples, seed=seed),
-            "pearson_r": float(np.corrcoef(whole[seeds[0]], whole[seeds[1]])[0, 1]),
+            "pearson_r": float(stats.pearsonr(whole[seeds[0]], whole[seeds[1]]).statistic),
             "spread": search_stats.shift_and_reorder([[whole[s][i] for s in seeds] for i in range(len(rows))]),
         },
         "archs": rows,
@@ -172,12 +178,11 @@ def plot(path, result):
 def run(args):
     from tqdm import tqdm
 
+    from distributed_arch_search.arch_search_config import parse_flops
     from distributed_arch_search.runner import make_evaluator
     from distributed_arch_search.server_args import parse_server_args
     from maskrcnn_benchmark.nas.arch import arch_to_str
-    from distributed_arch_search.arch_search_config import parse_flops
     from maskrcnn_benchmark.nas.flops import count_flops
-    from maskrcnn_benchmark.nas.search_space import get_search_space
 
     out = os.path.abspath(args.output_dir)
     os.makedirs(out, exist_ok=True)
@@ -186,23 +191,23 @@ def run(args):
         raise SystemExit(f"--supernet-args must name --evaluator detector, got {server_args.evaluator!r}")
     evaluator = make_evaluator(server_args, os.path.join(out, "scratch"))
     seeds = args.bn_seeds or [evaluator.cfg.NAS.BN_RECAL_SEED, evaluator.cfg.NAS.BN_RECAL_SEED + 1]
-    size = args.space
-    archs = sample_archs(
-        get_search_space(size), args.num_archs, parse_flops(args.max_flops), args.seed, lambda a: count_flops(size, a)
-    )
-    halves = image_halves(evaluator.test_batches.dataset)
+    archs = sample_archs(args.space, args.num_archs, parse_flops(args.max_flops), args.seed)
+    image_ids = image_sets(evaluator.test_batches.dataset)
     recal = recalibration_sets(evaluator, seeds)
     rows = []
     for arch in tqdm(archs, desc="architectures", dynamic_ncols=True, disable=not sys.stderr.isatty()):
-        row = {"arch": arch_to_str(arch), "flops": count_flops(size, arch)}
+        row = {"arch": arch_to_str(arch), "flops": count_flops(args.space, arch)}
         for s in seeds:
-            row[f"bn_seed{s}"] = path_scores(evaluator, arch, recal[s], halves)
+            row[f"bn_seed{s}"] = path_scores(evaluator, arch, recal[s], image_ids)
         rows.append(row)
         logger.info("%s: %s", row["arch"], {k: v for k, v in row.items() if k.startswith("bn_seed")})
     path = os.path.join(out, "evaluator_noise.json")
     about = {"test_split": evaluator.test_name, "command": " ".join(shlex.quote(a) for a in sys.argv)}
     write_json_atomic(path, {**about, "bn_seeds": seeds, "archs": rows})  # kept if the analysis refuses them
-    result = {**analyse(rows, seeds, [len(halves["even"]), len(halves["odd"])], args.bootstrap, args.seed), **about}
+    result = {
+        **analyse(rows, seeds, [len(image_ids["even"]), len(image_ids["odd"])], args.bootstrap, args.seed),
+        **about,
+    }
     write_json_atomic(path, result)
     plot(os.path.join(out, "evaluator_noise.png"), result)
     print_report(result, out)
