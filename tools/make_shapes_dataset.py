@@ -11,7 +11,7 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from maskrcnn_benchmark.data.datasets.synthetic_shapes import make_shapes_dataset  # noqa: E402
+from maskrcnn_benchmark.data.datasets.synthetic_shapes import STYLES, make_shapes_dataset  # noqa: E402
 
 __all__ = ["make_shapes_dataset", "main"]
 
@@ -45,6 +45,12 @@ def main(argv=None):
     parser.add_argument("--max-objects", type=int, default=4)
     parser.add_argument("--image-format", choices=("jpg", "png"), default="jpg")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--style",
+        choices=STYLES,
+        default="filled",
+        help="filled shapes, or outlines among clutter strokes (block choice matters more)",
+    )
     args = parser.parse_args(argv)
     paths = make_shapes_dataset(
         args.output_dir,
@@ -57,6 +63,7 @@ def main(argv=None):
         max_objects=args.max_objects,
         seed=args.seed,
         image_format=args.image_format,
+        style=args.style,
     )
     for split, path in paths.items():
         print(f"{split}: {path}")

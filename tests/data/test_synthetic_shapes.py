@@ -10,7 +10,9 @@ import pycocotools.mask as mask_utils
 import pytest
 from PIL import Image
 
-from maskrcnn_benchmark.data.datasets.synthetic_shapes import CATEGORIES, make_shapes_dataset
+import cv2
+
+from maskrcnn_benchmark.data.datasets.synthetic_shapes import CATEGORIES, draw_shapes_image, make_shapes_dataset
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
@@ -86,6 +88,39 @@ def test_pixels_show_the_annotated_shapes(tmp_path):
         assert np.abs(inside.mean(0) - outside.mean(0)).max() > 25
 
 
+def _stroke_fraction(pixels, boxes):
+    """Fraction of the pixels away from every box (beyond the blur's reach) that stand out from the
+    smoothed image by more than five times the pixel noise: strokes, not background."""
+    smooth = cv2.GaussianBlur(pixels, (0, 0), 4)
+    outside = np.ones(pixels.shape[:2], dtype=bool)
+    for x1, y1, x2, y2 in boxes:
+        outside[max(int(y1) - 12, 0) : int(y2) + 13, max(int(x1) - 12, 0) : int(x2) + 13] = False
+    return (np.abs(pixels - smooth).max(axis=2) > 40)[outside].mean()
+
+
+def test_outline_style_draws_outlines_among_clutter():
+    for i in range(8):
+        pixels, objects = draw_shapes_image(np.random.default_rng([4, i]), 128, 128, 1, style="outline")
+        (cls, pts), pixels = objects[0], pixels.astype(np.float32)
+        box = (*pts.min(axis=0), *pts.max(axis=0))
+        assert min(box[2] - box[0], box[3] - box[1]) >= 0.2 * 128 * 0.4  # no blob-sized outline
+        # Drawn last, the outline is one flat colour; the inside is background, a different colour.
+        centre = pts.mean(axis=0)
+        on_stroke = [centre + (p - centre) * 0.97 for p in pts]
+        along = np.array([pixels[int(y), int(x)] for x, y in on_stroke])
+        inner = np.zeros((128, 128), dtype=np.uint8)
+        cv2.fillPoly(inner, [np.round(centre + (pts - centre) * 0.4).astype(np.int32)], 1)
+        inside = np.median(pixels[inner.astype(bool)], axis=0)
+        assert along.std(axis=0).max() < 20 and np.abs(along.mean(axis=0) - inside).max() > 20, (i, CATEGORIES[cls])
+        # Clutter strokes around it; the filled style has none.
+        assert _stroke_fraction(pixels, [box]) > 0.01
+        filled, filled_objects = draw_shapes_image(np.random.default_rng([4, i]), 128, 128, 1)
+        filled_boxes = [(*p.min(axis=0), *p.max(axis=0)) for _, p in filled_objects]
+        assert _stroke_fraction(filled.astype(np.float32), filled_boxes) < 0.002
+    with pytest.raises(ValueError, match="style"):
+        draw_shapes_image(np.random.default_rng(0), 64, 64, 1, style="dotted")
+
+
 def test_deterministic_and_seed_dependent(tmp_path):
     a = make_shapes_dataset(str(tmp_path / "a"), num_train=5, num_minival=3, seed=11)
     b = make_shapes_dataset(str(tmp_path / "b"), num_train=5, num_minival=3, seed=11)
@@ -142,6 +177,7 @@ def test_search_split_written(shapes_root):
         (dict(min_image_size=100, max_image_size=90), "min_image_size"),
         (dict(image_format="bmp"), "image_format"),
         (dict(max_objects=0), "max_objects"),
+        (dict(style="dotted"), "style"),
     ],
 )
 def test_bad_arguments(tmp_path, kwargs, match):
