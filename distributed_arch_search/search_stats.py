@@ -1,7 +1,8 @@
 """The statistics of the search studies (tools/rank_correlation.py, tools/compare_search.py,
-tools/evaluator_noise.py), on scipy.stats: rank correlation with bootstrap intervals, seed-to-seed
-against architecture-to-architecture spread, split-half reliability, and the one-sided Mann-Whitney U
-test of "evolution scores higher than random"."""
+tools/evaluator_noise.py, tools/arch_spread.py), on scipy.stats: rank correlation with bootstrap
+intervals, seed-to-seed against architecture-to-architecture spread, the one-way ANOVA of "do these
+architectures differ at all", split-half reliability, and the one-sided Mann-Whitney U test of
+"evolution scores higher than random"."""
 
 import math
 import statistics
@@ -55,6 +56,38 @@ def seed_vs_arch_spread(values_per_arch):
     within = math.sqrt(statistics.fmean(statistics.variance(g) for g in multi)) if multi else None
     between = statistics.stdev(statistics.fmean(g) for g in groups)
     return {"seed_sd": within, "arch_sd": between, "arch_over_seed": between / within if within else None}
+
+
+def architectures_differ(values_per_arch):
+    """`values_per_arch`: one list of per-seed values per architecture (at least 2 seeds each). The
+    one-way ANOVA F test of "all architectures have the same expected value" and the standard
+    deviation of the architectures' expected values that it implies, net of seed noise (the between-
+    group variance component, (MS_between - MS_within) / mean group size, 0 where negative). F is None
+    where the seeds agree exactly (infinite F, p = 0); equal values everywhere are an error."""
+    groups = [[float(v) for v in g] for g in values_per_arch]
+    if len(groups) < 2 or any(len(g) < 2 for g in groups):
+        raise ValueError("need at least 2 architectures with at least 2 seeds each")
+    if len({v for g in groups for v in g}) == 1:
+        raise ValueError(f"every value is {groups[0][0]}: there is nothing to compare")
+    n = [len(g) for g in groups]
+    total = sum(n)
+    grand = sum(map(sum, groups)) / total
+    ms_between = sum(k * (statistics.fmean(g) - grand) ** 2 for k, g in zip(n, groups)) / (len(groups) - 1)
+    ms_within = sum((v - statistics.fmean(g)) ** 2 for g in groups for v in g) / (total - len(groups))
+    # The variance component's coefficient for unequal group sizes (n0 of the random-effects ANOVA).
+    n0 = (total - sum(k * k for k in n) / total) / (len(groups) - 1)
+    if ms_within == 0:  # seeds agree exactly, architectures do not: F is infinite
+        f, p = None, 0.0
+    else:
+        result = stats.f_oneway(*groups)
+        f, p = float(result.statistic), float(result.pvalue)
+    return {
+        "f": f,
+        "p_value": p,
+        "df": [len(groups) - 1, total - len(groups)],
+        "arch_effect_sd": math.sqrt(max(0.0, (ms_between - ms_within) / n0)),
+        "seed_sd": math.sqrt(ms_within),
+    }
 
 
 def split_half_reliability(a, b, factors=(2, 4, 8)):

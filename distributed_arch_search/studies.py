@@ -116,6 +116,18 @@ def ok_results(summary):
     return [r for r in summary["results"] if r["status"] == "ok"]
 
 
+def per_seed_aps(record, seeds):
+    """The stand-alone APs of one result, in the order of `seeds`."""
+    metrics = record["metrics"]
+    missing = [s for s in seeds if f"ap_seed{s}" not in metrics]
+    if missing:
+        raise StudyError(
+            f"stand-alone result of {record['arch']} has no AP for seeds {missing} (metrics: {sorted(metrics)}); "
+            f"the standalone servers must run with --seeds {' '.join(map(str, seeds))}"
+        )
+    return [metrics[f"ap_seed{s}"] for s in seeds]
+
+
 def space_opts(size="300M", max_flops="300M", min_flops="", seed=0):
     return [
         "SPACE.SIZE",

@@ -47,24 +47,13 @@ def choose_spread(scored, num):
     return [ranked[round(i * (len(ranked) - 1) / (num - 1))] for i in range(num)]
 
 
-def per_seed_aps(record, seeds):
-    metrics = record["metrics"]
-    missing = [s for s in seeds if f"ap_seed{s}" not in metrics]
-    if missing:
-        raise studies.StudyError(
-            f"stand-alone result of {record['arch']} has no AP for seeds {missing} (metrics: {sorted(metrics)}); "
-            f"the standalone servers must run with --seeds {' '.join(map(str, seeds))}"
-        )
-    return [metrics[f"ap_seed{s}"] for s in seeds]
-
-
 def analyse(sampled, chosen, standalone, seeds, n_resamples, seed):
     by_arch = {r["arch"]: r for r in studies.ok_results(standalone)}
     rows = []
     for arch, score in chosen:
         if arch not in by_arch:
             raise studies.StudyError(f"{arch} has no stand-alone result (failed: see standalone/search_results.json)")
-        aps = per_seed_aps(by_arch[arch], seeds)
+        aps = studies.per_seed_aps(by_arch[arch], seeds)
         rows.append(
             {
                 "arch": arch,

@@ -8,6 +8,7 @@ import pytest
 from scipy import stats
 
 from distributed_arch_search.search_stats import (
+    architectures_differ,
     mann_whitney_greater,
     mean_sd,
     rank_correlation,
@@ -76,6 +77,32 @@ def test_seed_vs_arch_spread_by_recomputation():
     assert r["seed_sd"] == pytest.approx(within) and r["arch_sd"] == pytest.approx(between)
     assert r["arch_over_seed"] == pytest.approx(between / within)
     assert seed_vs_arch_spread([[0.1], [0.3]])["seed_sd"] is None  # one seed: no seed spread
+
+
+def test_architectures_differ_by_hand_and_against_scipy():
+    groups = [[1.0, 2.0], [3.0, 5.0], [6.0, 6.0]]
+    r = architectures_differ(groups)
+    # Means 1.5, 4, 6 around 23/6; MS_between = 2 * sum of squared deviations / 2, MS_within = 2.5 / 3.
+    ms_between = 2 * ((1.5 - 23 / 6) ** 2 + (4 - 23 / 6) ** 2 + (6 - 23 / 6) ** 2) / 2
+    ms_within = (0.5 + 2.0 + 0.0) / 3
+    assert r["f"] == pytest.approx(ms_between / ms_within) and r["df"] == [2, 3]
+    assert r["p_value"] == pytest.approx(stats.f_oneway(*groups).pvalue)
+    assert r["p_value"] == pytest.approx(stats.f.sf(ms_between / ms_within, 2, 3))
+    assert r["arch_effect_sd"] == pytest.approx(math.sqrt((ms_between - ms_within) / 2))
+    assert r["seed_sd"] == pytest.approx(math.sqrt(ms_within))
+    # Unequal seeds per architecture: n0 = (5 - (4 + 9) / 5) / 1 = 2.4.
+    r = architectures_differ([[1.0, 3.0], [4.0, 6.0, 8.0]])
+    ms_between = 2 * (2 - 4.4) ** 2 + 3 * (6 - 4.4) ** 2
+    assert r["arch_effect_sd"] == pytest.approx(math.sqrt((ms_between - 10 / 3) / 2.4))
+    # Architectures that differ less than their seeds: no effect left, a large p.
+    r = architectures_differ([[0.0, 1.0], [0.1, 0.9]])
+    assert r["arch_effect_sd"] == 0.0 and r["p_value"] > 0.5
+    with pytest.raises(ValueError, match="2 seeds"):
+        architectures_differ([[0.1], [0.2, 0.3]])
+    with pytest.raises(ValueError, match="nothing to compare"):
+        architectures_differ([[0.0, 0.0], [0.0, 0.0]])  # a recipe too short to detect anything
+    r = architectures_differ([[0.1, 0.1], [0.3, 0.3]])
+    assert r["f"] is None and r["p_value"] == 0.0 and r["arch_effect_sd"] == pytest.approx(0.2 / math.sqrt(2))
 
 
 def test_mann_whitney_against_scipy_and_by_hand():

@@ -7,8 +7,6 @@ import json
 import os
 import shlex
 import statistics
-import subprocess
-import sys
 
 import pytest
 from scipy import stats
@@ -18,69 +16,7 @@ from distributed_arch_search.runner import read_evaluation_logs
 from distributed_arch_search.score_cache import ScoreCache
 from maskrcnn_benchmark.data.datasets.synthetic_shapes import make_shapes_dataset
 
-REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-SEARCH_CONFIG = "configs/quick_schedules/e2e_faster_rcnn_detnas_fpn_300M_search_shapes.yaml"
-RETRAIN_CONFIG = "configs/quick_schedules/e2e_faster_rcnn_detnas_fpn_300M_shapes.yaml"
-SMALL = [
-    "INPUT.MIN_SIZE_TRAIN",
-    "(64,)",
-    "INPUT.MAX_SIZE_TRAIN",
-    "64",
-    "INPUT.MIN_SIZE_TEST",
-    "64",
-    "INPUT.MAX_SIZE_TEST",
-    "64",
-    "DATALOADER.NUM_WORKERS",
-    "0",
-    "TEST.IMS_PER_BATCH",
-    "4",
-    "MODEL.RPN.PRE_NMS_TOP_N_TEST",
-    "100",
-    "MODEL.RPN.POST_NMS_TOP_N_TEST",
-    "50",
-    "MODEL.RPN.FPN_POST_NMS_TOP_N_TEST",
-    "50",
-    "NAS.BN_RECAL_IMAGES",
-    "8",
-    "NAS.BN_RECAL_BATCH",
-    "4",
-]
-TRAIN = [
-    "SOLVER.IMS_PER_BATCH",
-    "4",
-    "SOLVER.BASE_LR",
-    "0.02",
-    "SOLVER.WARMUP_ITERS",
-    "2",
-    "SOLVER.CHECKPOINT_PERIOD",
-    "1000",
-    "MODEL.RPN.PRE_NMS_TOP_N_TRAIN",
-    "100",
-    "MODEL.RPN.FPN_POST_NMS_TOP_N_TRAIN",
-    "50",
-    "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE",
-    "16",
-]
-
-
-def _env(datasets=None):
-    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=REPO + os.pathsep + os.environ.get("PYTHONPATH", ""))
-    if datasets:
-        env["DETNAS_DATASETS"] = datasets
-    return env
-
-
-def _tool(args, datasets=None, timeout=900):
-    proc = subprocess.run(
-        [sys.executable, *args], cwd=REPO, env=_env(datasets), capture_output=True, text=True, timeout=timeout
-    )
-    assert proc.returncode == 0, f"{args}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc.stdout
-
-
-def _results(folder):
-    return json.loads((folder / "search_results.json").read_text())
-
+from study_testlib import REPO, RETRAIN_CONFIG, SEARCH_CONFIG, SMALL, TRAIN, read_results, run_tool
 
 # ------------------------------------------------------------------------ evolution vs random
 COMPARE = [
@@ -110,14 +46,14 @@ def _check_comparison(out, evaluator="synthetic"):
     for arm in ("evolution", "random"):
         bests, tops = [], []
         for seed in (0, 1):
-            run = _results(out / f"{arm}_seed{seed}")
+            run = read_results(out / f"{arm}_seed{seed}")
             assert run["finished"] and len(run["results"]) == 24
             aps = sorted((r["ap"] for r in run["results"]), reverse=True)
             bests.append(aps[0])
             tops.append(statistics.fmean(aps[:3]))
             last_quarter[arm] += [r["ap"] for r in run["results"] if r["generation"] == 3]
             if arm == "random":  # same seed: the random arm's generation 0 is the evolution's
-                evo = _results(out / f"evolution_seed{seed}")
+                evo = read_results(out / f"evolution_seed{seed}")
                 assert {r["arch"] for r in run["results"] if r["generation"] == 0} == {
                     r["arch"] for r in evo["results"] if r["generation"] == 0
                 }
@@ -137,7 +73,7 @@ def _check_comparison(out, evaluator="synthetic"):
 def test_compare_search_local_and_resumed_without_evaluating(tmp_path):
     out = tmp_path / "compare"
     args = ["tools/compare_search.py", "--output-dir", str(out), "--server-args", "--evaluator synthetic", *COMPARE]
-    stdout = _tool(args)
+    stdout = run_tool(args)
     assert "evolution vs random search: 2 seeds x 24 evaluations each" in stdout
     first = _check_comparison(out)
     # Shared cache: 2 seeds x (24 + 24 - 6 shared in generation 0), minus repeats across seeds.
@@ -148,7 +84,7 @@ def test_compare_search_local_and_resumed_without_evaluating(tmp_path):
     import shutil
 
     shutil.rmtree(out / "random_seed1")
-    _tool(args)
+    run_tool(args)
     assert (out / "scores" / "scores.jsonl").read_text().splitlines() == cache_lines
     assert {e["event"] for e in read_evaluation_logs(str(out / "random_seed1"))} == {"cached"}
     again = _check_comparison(out)
@@ -161,7 +97,7 @@ def test_compare_search_through_the_broker(tmp_path, amqp_url, experiment, serve
     out = tmp_path / "compare"
     for _ in range(2):
         servers.start(experiment, tmp_path / "servers", "--score-cache", str(tmp_path / "scores"))
-    _tool(
+    run_tool(
         [
             "tools/compare_search.py",
             "--output-dir",
@@ -174,7 +110,7 @@ def test_compare_search_through_the_broker(tmp_path, amqp_url, experiment, serve
         ]
     )
     _check_comparison(out, evaluator="")  # the servers know their evaluator, the master does not
-    served = {r["server_id"] for seed in (0, 1) for r in _results(out / f"evolution_seed{seed}")["results"]}
+    served = {r["server_id"] for seed in (0, 1) for r in read_results(out / f"evolution_seed{seed}")["results"]}
     assert len(served) == 2
 
 
@@ -256,7 +192,7 @@ def ranking_setup(tmp_path_factory):
         os.path.join(datasets, "shapes"), num_train=48, num_minival=4, num_search_val=8, image_size=64, seed=5
     )
     out = root / "supernet"
-    _tool(
+    run_tool(
         [
             "tools/train_net.py",
             "--skip-test",
@@ -280,7 +216,7 @@ def ranking_setup(tmp_path_factory):
     weights, cache = str(out / "model_final.pth"), str(root / "scores")
     local = root / "rank_local"
     args, _, _ = _rank_args(local, datasets, weights, cache)
-    stdout = _tool(args, datasets)  # the local run; the broker test reuses its score cache
+    stdout = run_tool(args, datasets)  # the local run; the broker test reuses its score cache
     return datasets, weights, cache, local, stdout
 
 
@@ -334,8 +270,8 @@ def _rank_args(out, datasets, weights, cache):
 
 def _check_ranking(out):
     r = json.loads((out / "rank_correlation.json").read_text())
-    sampled = _results(out / "supernet_scores")
-    standalone = _results(out / "standalone")
+    sampled = read_results(out / "supernet_scores")
+    standalone = read_results(out / "standalone")
     assert len(sampled["results"]) == 5 and r["num_sampled"] == 5
     assert {a["arch"] for a in r["archs"]} == {x["arch"] for x in standalone["results"]}
     ranked = sorted(sampled["results"], key=lambda x: (x["ap"], x["arch"]))
@@ -380,7 +316,7 @@ def test_rank_correlation_through_the_broker_reuses_every_training(
     try:
         servers.start(names[0], tmp_path / "servers", "--score-cache", cache, *supernet)
         servers.start(names[1], tmp_path / "servers", "--score-cache", cache, *standalone, "--seeds", "0", "1")
-        _tool([*args, "--amqp-url", amqp_url, "--experiment", experiment], datasets)
+        run_tool([*args, "--amqp-url", amqp_url, "--experiment", experiment], datasets)
     finally:
         servers.stop_all()
         for name in names:
