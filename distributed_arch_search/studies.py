@@ -65,6 +65,36 @@ class Backend:
         ]
 
 
+def add_backend_arguments(parser, experiment, task_timeout=False):
+    """The options every study shares: where candidates are evaluated, the score cache, the progress
+    bar and the log level; `experiment` is the default queue-name prefix."""
+    parser.add_argument("--workers", type=int, default=1, help="local backend: evaluation processes")
+    parser.add_argument("--gpus", type=int, nargs="*", default=[], help="local backend: GPU per worker")
+    parser.add_argument("--amqp-url", default="", help="evaluate through RabbitMQ servers instead")
+    parser.add_argument("--experiment", default=experiment, help="experiment name prefix (queue names)")
+    parser.add_argument("--score-cache", default="", help="score cache folder (default OUTPUT_DIR/scores)")
+    if task_timeout:
+        parser.add_argument(
+            "--task-timeout-s",
+            type=float,
+            default=7 * 86400,
+            help="stand-alone trainings running longer count as failed (default a week)",
+        )
+    parser.add_argument("--progress-bar", choices=("auto", "on", "off"), default="auto")
+    parser.add_argument("--log-level", default="INFO")
+
+
+def backend_from_args(args, out):
+    """The Backend of the options of `add_backend_arguments`; the score cache defaults to OUT/scores."""
+    return Backend(
+        "rabbitmq" if args.amqp_url else "local",
+        args.workers,
+        args.gpus,
+        args.amqp_url,
+        args.score_cache or os.path.join(out, "scores"),
+    )
+
+
 def run_step(folder, search_opts, server_args, backend, experiment="", progress_bar="auto"):
     """Run, resume or reuse the search of `search_opts` in `folder`; return its search_results.json."""
     opts = [

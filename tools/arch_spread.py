@@ -155,13 +155,7 @@ def run(args):
     os.makedirs(out, exist_ok=True)
     seeds = list(range(args.seeds))
     archs = resolve_archs(args.archs, args.space)
-    backend = studies.Backend(
-        "rabbitmq" if args.amqp_url else "local",
-        args.workers,
-        args.gpus,
-        args.amqp_url,
-        args.score_cache or os.path.join(out, "scores"),
-    )
+    backend = studies.backend_from_args(args, out)
     standalone_args = shlex.split(args.standalone_args)
     if "--seeds" in standalone_args:
         raise studies.StudyError("--standalone-args must not contain --seeds: use the tool's --seeds K")
@@ -247,19 +241,7 @@ def parse_args(argv=None):
     p.add_argument("--seeds", type=int, default=2, help="stand-alone training seeds per architecture (2)")
     p.add_argument("--space", default="300M", help="search space preset (SPACE.SIZE)")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples of the rank correlation")
-    p.add_argument("--workers", type=int, default=1, help="local backend: evaluation processes")
-    p.add_argument("--gpus", type=int, nargs="*", default=[], help="local backend: GPU per worker")
-    p.add_argument("--amqp-url", default="", help="evaluate through RabbitMQ servers instead")
-    p.add_argument("--experiment", default="spread", help="experiment name prefix (queue names)")
-    p.add_argument("--score-cache", default="", help="score cache folder (default OUTPUT_DIR/scores)")
-    p.add_argument(
-        "--task-timeout-s",
-        type=float,
-        default=7 * 86400,
-        help="stand-alone trainings running longer count as failed (default a week)",
-    )
-    p.add_argument("--progress-bar", choices=("auto", "on", "off"), default="auto")
-    p.add_argument("--log-level", default="INFO")
+    studies.add_backend_arguments(p, "spread", task_timeout=True)
     args = p.parse_args(argv)
     if args.seeds < 2:
         p.error("need --seeds >= 2: seed noise is what the architectures are compared against")

@@ -30,13 +30,7 @@ def run(args):
     out = os.path.abspath(args.output_dir)
     os.makedirs(out, exist_ok=True)
     server_args = shlex.split(args.server_args)
-    backend = studies.Backend(
-        "rabbitmq" if args.amqp_url else "local",
-        args.workers,
-        args.gpus,
-        args.amqp_url,
-        args.score_cache or os.path.join(out, "scores"),
-    )
+    backend = studies.backend_from_args(args, out)
     if backend.kind == "local" and not server_args:
         raise studies.StudyError("the local backend needs --server-args naming the evaluator")
     seeds = list(range(args.first_seed, args.first_seed + args.seeds))
@@ -97,13 +91,7 @@ def parse_args(argv=None):
     p.add_argument("--space", default="300M")
     p.add_argument("--max-flops", default="300M")
     p.add_argument("--min-flops", default="")
-    p.add_argument("--workers", type=int, default=1, help="local backend: evaluation processes")
-    p.add_argument("--gpus", type=int, nargs="*", default=[], help="local backend: GPU per worker")
-    p.add_argument("--amqp-url", default="", help="evaluate through RabbitMQ servers instead")
-    p.add_argument("--experiment", default="compare", help="experiment name (queue names)")
-    p.add_argument("--score-cache", default="", help="score cache folder (default OUTPUT_DIR/scores)")
-    p.add_argument("--progress-bar", choices=("auto", "on", "off"), default="auto")
-    p.add_argument("--log-level", default="INFO")
+    studies.add_backend_arguments(p, "compare")
     args = p.parse_args(argv)
     if args.seeds < 2:
         p.error("--seeds must be >= 2 (a comparison over one seed has no spread)")

@@ -128,13 +128,7 @@ def run(args):
     out = os.path.abspath(args.output_dir)
     os.makedirs(out, exist_ok=True)
     seeds = list(range(args.seeds))
-    backend = studies.Backend(
-        "rabbitmq" if args.amqp_url else "local",
-        args.workers,
-        args.gpus,
-        args.amqp_url,
-        args.score_cache or os.path.join(out, "scores"),
-    )
+    backend = studies.backend_from_args(args, out)
     space = studies.space_opts(args.space, args.max_flops, args.min_flops, args.seed)
     supernet_args = shlex.split(args.supernet_args)
     standalone_args = shlex.split(args.standalone_args)
@@ -219,19 +213,7 @@ def parse_args(argv=None):
     p.add_argument("--min-flops", default="")
     p.add_argument("--seed", type=int, default=0, help="seed of the sample and of the bootstrap")
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (2000)")
-    p.add_argument("--workers", type=int, default=1, help="local backend: evaluation processes")
-    p.add_argument("--gpus", type=int, nargs="*", default=[], help="local backend: GPU per worker")
-    p.add_argument("--amqp-url", default="", help="evaluate through RabbitMQ servers instead")
-    p.add_argument("--experiment", default="rank", help="experiment name prefix (queue names)")
-    p.add_argument("--score-cache", default="", help="score cache folder (default OUTPUT_DIR/scores)")
-    p.add_argument(
-        "--task-timeout-s",
-        type=float,
-        default=7 * 86400,
-        help="stand-alone trainings running longer count as failed (default a week)",
-    )
-    p.add_argument("--progress-bar", choices=("auto", "on", "off"), default="auto")
-    p.add_argument("--log-level", default="INFO")
+    studies.add_backend_arguments(p, "rank", task_timeout=True)
     args = p.parse_args(argv)
     if args.num_archs < 3 or args.num_sampled < args.num_archs or args.seeds < 1:
         p.error("need --num-archs >= 3, --num-sampled >= --num-archs and --seeds >= 1")
