@@ -146,6 +146,32 @@ def ok_results(summary):
     return [r for r in summary["results"] if r["status"] == "ok"]
 
 
+def results_of(summary, archs, what, folder):
+    """The ok results of `archs` in `summary`, in the order of `archs`; a StudyError names those
+    without one (`what`: "stand-alone result", ...; `folder`: the step's folder, for the message)."""
+    by_arch = {r["arch"]: r for r in ok_results(summary)}
+    missing = [a for a in archs if a not in by_arch]
+    if missing:
+        raise StudyError(f"{', '.join(missing)}: no {what} (failed: see {folder}/search_results.json)")
+    return [by_arch[a] for a in archs]
+
+
+def standalone_rows(summary, archs, seeds):
+    """One row per architecture of a stand-alone step: its FLOPs, mean AP and AP per seed."""
+    rows = []
+    for record in results_of(summary, archs, "stand-alone result", "standalone"):
+        aps = per_seed_aps(record, seeds)
+        rows.append(
+            {
+                "arch": record["arch"],
+                "flops": record["flops"],
+                "standalone_ap": sum(aps) / len(aps),
+                "standalone_ap_per_seed": dict(zip(map(str, seeds), aps)),
+            }
+        )
+    return rows
+
+
 def per_seed_aps(record, seeds):
     """The stand-alone APs of one result, in the order of `seeds`."""
     metrics = record["metrics"]

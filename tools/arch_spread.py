@@ -68,23 +68,10 @@ def describe(key):
     return key
 
 
-def analyse(archs, standalone, seeds, size, supernet=None, n_resamples=2000):
-    by_arch = {r["arch"]: r for r in studies.ok_results(standalone)}
-    missing = [a for a in archs if a not in by_arch]
-    if missing:
-        raise studies.StudyError(f"{missing} have no stand-alone result (failed: see standalone/search_results.json)")
-    rows = []
-    for arch in archs:
-        aps = studies.per_seed_aps(by_arch[arch], seeds)
-        rows.append(
-            {
-                "arch": arch,
-                "name": describe(arch),
-                "flops": count_flops(size, arch),
-                "standalone_ap": sum(aps) / len(aps),
-                "standalone_ap_per_seed": dict(zip(map(str, seeds), aps)),
-            }
-        )
+def analyse(archs, standalone, seeds, supernet=None, n_resamples=2000):
+    rows = studies.standalone_rows(standalone, archs, seeds)
+    for r in rows:
+        r["name"] = describe(r["arch"])
     per_seed = [list(r["standalone_ap_per_seed"].values()) for r in rows]
     try:
         anova = search_stats.architectures_differ(per_seed)
@@ -97,12 +84,8 @@ def analyse(archs, standalone, seeds, size, supernet=None, n_resamples=2000):
         "spread": search_stats.seed_vs_arch_spread(per_seed),
     }
     if supernet is not None:
-        scores = {r["arch"]: r["ap"] for r in studies.ok_results(supernet)}
-        missing = [a for a in archs if a not in scores]
-        if missing:
-            raise studies.StudyError(f"{missing} have no supernet score (see supernet_scores/search_results.json)")
-        for r in rows:
-            r["supernet_ap"] = scores[r["arch"]]
+        for r, scored in zip(rows, studies.results_of(supernet, archs, "supernet score", "supernet_scores")):
+            r["supernet_ap"] = scored["ap"]
         if len(rows) >= 3:
             result.update(
                 search_stats.rank_correlation(
@@ -182,7 +165,7 @@ def run(args):
         f"{args.experiment}-standalone",
         args.progress_bar,
     )
-    result = analyse(archs, standalone, seeds, args.space, supernet, args.bootstrap)
+    result = analyse(archs, standalone, seeds, supernet, args.bootstrap)
     result["command"] = " ".join(shlex.quote(a) for a in sys.argv)
     write_json_atomic(os.path.join(out, "arch_spread.json"), result)
     plot(os.path.join(out, "arch_spread.png"), result)

@@ -48,21 +48,9 @@ def choose_spread(scored, num):
 
 
 def analyse(sampled, chosen, standalone, seeds, n_resamples, seed):
-    by_arch = {r["arch"]: r for r in studies.ok_results(standalone)}
-    rows = []
-    for arch, score in chosen:
-        if arch not in by_arch:
-            raise studies.StudyError(f"{arch} has no stand-alone result (failed: see standalone/search_results.json)")
-        aps = studies.per_seed_aps(by_arch[arch], seeds)
-        rows.append(
-            {
-                "arch": arch,
-                "flops": by_arch[arch]["flops"],
-                "supernet_ap": score,
-                "standalone_ap": sum(aps) / len(aps),
-                "standalone_ap_per_seed": dict(zip(map(str, seeds), aps)),
-            }
-        )
+    rows = studies.standalone_rows(standalone, [arch for arch, _ in chosen], seeds)
+    for row, (_, score) in zip(rows, chosen):
+        row["supernet_ap"] = score
     for name, values in (
         ("supernet", [r["supernet_ap"] for r in rows]),
         ("stand-alone", [r["standalone_ap"] for r in rows]),

@@ -51,16 +51,16 @@ def test_analysis_with_supernet_scores():
     per_seed = [[0.50, 0.52], [0.38, 0.37], [0.24, 0.28], [0.17, 0.11]]
     standalone = _summary({a: {"metrics": {"ap_seed0": x, "ap_seed1": y}} for a, (x, y) in zip(archs, per_seed)})
     supernet = _summary({a: {"ap": v} for a, v in zip(archs, [0.05, 0.09, 0.08, 0.12])})
-    r = arch_spread.analyse(archs, standalone, [0, 1], "300M", supernet, n_resamples=100)
+    r = arch_spread.analyse(archs, standalone, [0, 1], supernet, n_resamples=100)
     assert [a["supernet_ap"] for a in r["archs"]] == [0.05, 0.09, 0.08, 0.12]
     assert r["kendall_tau"]["value"] == pytest.approx(
         stats.kendalltau([0.05, 0.09, 0.08, 0.12], [0.51, 0.375, 0.26, 0.14]).statistic
     )
     assert r["anova"]["p_value"] == pytest.approx(stats.f_oneway(*per_seed).pvalue)
     with pytest.raises(StudyError, match="no supernet score"):
-        arch_spread.analyse(archs, standalone, [0, 1], "300M", _summary({archs[0]: {"ap": 0.1}}))
+        arch_spread.analyse(archs, standalone, [0, 1], _summary({archs[0]: {"ap": 0.1}}))
     with pytest.raises(StudyError, match="no AP for seeds \\[1\\]"):
-        arch_spread.analyse(archs, _summary({a: {"metrics": {"ap_seed0": 0.1}} for a in archs}), [0, 1], "300M")
+        arch_spread.analyse(archs, _summary({a: {"metrics": {"ap_seed0": 0.1}} for a in archs}), [0, 1])
 
 
 @pytest.fixture(scope="module")
