@@ -1,9 +1,10 @@
 #!/usr/bin/env python
-"""How much of a supernet score is noise? The detector evaluator's image-sample and BN-subset noise.
+"""How much of a supernet score is noise? The detector evaluator's image-sample and BN-subset noise,
+and the supernet training run's own.
 
     python tools/evaluator_noise.py --output-dir output/noise \\
         --supernet-args "--evaluator detector --config-file SEARCH_CFG --weights SUPERNET.pth" \\
-        [--num-archs 16] [--bn-seeds S0 S1] [--max-flops 300M]
+        [--num-archs 16] [--bn-seeds S0 S1] [--max-flops 300M] [--other-supernet SUPERNET2.pth]
 
 The search ranks candidates by one number: bbox AP on the search-val split, after BN recalibration on a
 seeded subset of the training split. Both are finite samples, so part of the difference between two
@@ -17,7 +18,11 @@ under the FLOPs limit, on one evaluator (the same one the search servers build f
    seed (NAS.BN_RECAL_SEED; default the config's seed and the next); Kendall tau and Pearson r between
    the first two, each subset's mean AP (a shift common to all architectures does not change a
    ranking), and the residual standard deviation that does reorder them against the standard deviation
-   over architectures.
+   over architectures;
+3. with ``--other-supernet``, supernet-training noise: the same scores (whole split, first seed's
+   subset) from a second supernet trained by the same recipe with another NAS.PATH_SEED, and the same
+   figures as in 2 between the two supernets. What one run of supernet training ranks and another
+   does not is no property of the architectures.
 
 The first seed's whole-split AP is exactly the score the search gets. Writes ``evaluator_noise.json``
 (every raw figure) and ``evaluator_noise.png``. One process; use ``--gpu N`` in the supernet arguments
@@ -111,9 +116,22 @@ def column(rows, bn_seed, part):
     return [r[f"bn_seed{bn_seed}"][part] for r in rows]
 
 
+def agreement(a, b, n_resamples, seed):
+    """How far two score lists over the same architectures agree: Kendall tau (with interval), Pearson
+    r, and the common shift against the residual that reorders them (search_stats.shift_and_reorder)."""
+    return {
+        **search_stats.rank_correlation(a, b, n_resamples, seed=seed),
+        "pearson_r": float(stats.pearsonr(a, b).statistic),
+        "spread": search_stats.shift_and_reorder([list(pair) for pair in zip(a, b)]),
+    }
+
+
 def analyse(rows, seeds, half_sizes, n_resamples, seed):
     even, odd = column(rows, seeds[0], "even"), column(rows, seeds[0], "odd")
     whole = {s: column(rows, s, "all") for s in seeds}
+    other = {}
+    if "other_supernet" in rows[0]:
+        other["supernets"] = agreement(whole[seeds[0]], [r["other_supernet"] for r in rows], n_resamples, seed)
     return {
         "num_archs": len(rows),
         "bn_seeds": seeds,
@@ -127,6 +145,7 @@ def analyse(rows, seeds, half_sizes, n_resamples, seed):
             "pearson_r": float(stats.pearsonr(whole[seeds[0]], whole[seeds[1]]).statistic),
             "spread": search_stats.shift_and_reorder([[whole[s][i] for s in seeds] for i in range(len(rows))]),
         },
+        **other,
         "archs": rows,
     }
 
@@ -159,7 +178,19 @@ def plot(path, result):
             f"{subsets['spread']['reorder_sd']:.4f} vs over archs {subsets['spread']['arch_sd']:.4f}",
         ),
     )
-    fig, axes = plt.subplots(1, 2, figsize=(11, 5))
+    if "supernets" in result:
+        supernets = result["supernets"]
+        panels += (
+            (
+                column(rows, s0, "all"),
+                [r["other_supernet"] for r in rows],
+                "this supernet (the search's score)",
+                "a supernet of another path seed",
+                f"supernets: tau {supernets['kendall_tau']['value']:+.2f}, reordering sd "
+                f"{supernets['spread']['reorder_sd']:.4f} vs over archs {supernets['spread']['arch_sd']:.4f}",
+            ),
+        )
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 5))
     for ax, (x, y, xlabel, ylabel, title) in zip(axes, panels):
         lo, hi = min(x + y), max(x + y)
         ax.plot([lo, hi], [lo, hi], color="0.7", linewidth=1, label="equal")
@@ -190,6 +221,11 @@ def run(args):
     if server_args.evaluator != "detector":
         raise SystemExit(f"--supernet-args must name --evaluator detector, got {server_args.evaluator!r}")
     evaluator = make_evaluator(server_args, os.path.join(out, "scratch"))
+    other = None
+    if args.other_supernet:
+        other = make_evaluator(
+            argparse.Namespace(**{**vars(server_args), "weights": args.other_supernet}), os.path.join(out, "scratch2")
+        )
     seeds = args.bn_seeds or [evaluator.cfg.NAS.BN_RECAL_SEED, evaluator.cfg.NAS.BN_RECAL_SEED + 1]
     archs = sample_archs(args.space, args.num_archs, parse_flops(args.max_flops), args.seed)
     image_ids = image_sets(evaluator.test_batches.dataset)
@@ -199,10 +235,16 @@ def run(args):
         row = {"arch": arch_to_str(arch), "flops": count_flops(args.space, arch)}
         for s in seeds:
             row[f"bn_seed{s}"] = path_scores(evaluator, arch, recal[s], image_ids)
+        if other is not None:
+            row["other_supernet"] = path_scores(other, arch, recal[seeds[0]], {"all": image_ids["all"]})["all"]
         rows.append(row)
-        logger.info("%s: %s", row["arch"], {k: v for k, v in row.items() if k.startswith("bn_seed")})
+        logger.info("%s: %s", row["arch"], {k: v for k, v in row.items() if k not in ("arch", "flops")})
     path = os.path.join(out, "evaluator_noise.json")
-    about = {"test_split": evaluator.test_name, "command": " ".join(shlex.quote(a) for a in sys.argv)}
+    about = {
+        "test_split": evaluator.test_name,
+        "other_supernet": args.other_supernet,
+        "command": " ".join(shlex.quote(a) for a in sys.argv),
+    }
     write_json_atomic(path, {**about, "bn_seeds": seeds, "archs": rows})  # kept if the analysis refuses them
     result = {
         **analyse(rows, seeds, [len(image_ids["even"]), len(image_ids["odd"])], args.bootstrap, args.seed),
@@ -237,6 +279,18 @@ def print_report(result, out):
         f"  BN subsets' mean AP {means} (a common shift); sd that reorders architectures "
         f"{spread['reorder_sd']:.4f}, over architectures {spread['arch_sd']:.4f}"
     )
+    if "supernets" in result:
+        other = result["supernets"]
+        tau, spread = other["kendall_tau"], other["spread"]
+        print(
+            f"  supernets (another path seed)  Kendall tau {tau['value']:+.3f}  "
+            f"{pct}% CI [{tau['ci'][0]:+.3f}, {tau['ci'][1]:+.3f}]  Pearson r {other['pearson_r']:+.3f}"
+        )
+        means = ", ".join(f"{v:.4f}" for v in spread["condition_means"])
+        print(
+            f"  supernets' mean AP {means}; sd that reorders architectures "
+            f"{spread['reorder_sd']:.4f}, over architectures {spread['arch_sd']:.4f}"
+        )
     print(f"\nwrote {out}/evaluator_noise.json and evaluator_noise.png")
 
 
@@ -247,6 +301,11 @@ def parse_args(argv=None):
     p.add_argument("--num-archs", type=int, default=16, help="random architectures under the FLOPs limit (16)")
     p.add_argument(
         "--bn-seeds", type=int, nargs="*", default=[], help="BN subset seeds (default: the config's and the next)"
+    )
+    p.add_argument(
+        "--other-supernet",
+        default="",
+        help="weights of a second supernet trained by the same recipe with another NAS.PATH_SEED",
     )
     p.add_argument("--space", default="300M", help="search space preset (SPACE.SIZE)")
     p.add_argument("--max-flops", default="300M")

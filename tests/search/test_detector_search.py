@@ -70,7 +70,10 @@ def supernet(tmp_path_factory):
     make_shapes_dataset(
         os.path.join(datasets, "shapes"), num_train=48, num_minival=4, num_search_val=12, image_size=64, seed=5
     )
-    out = root / "supernet"
+    return datasets, _train_supernet(datasets, root / "supernet", path_seed=0)
+
+
+def _train_supernet(datasets, out, path_seed):
     _run(
         [
             "tools/train_net.py",
@@ -96,12 +99,14 @@ def supernet(tmp_path_factory):
             "50",
             "MODEL.ROI_HEADS.BATCH_SIZE_PER_IMAGE",
             "16",
+            "NAS.PATH_SEED",
+            str(path_seed),
             "OUTPUT_DIR",
             str(out),
         ],
         datasets,
     )
-    return datasets, str(out / "model_final.pth")
+    return str(out / "model_final.pth")
 
 
 def _evaluator(datasets, weights, scratch, monkeypatch):
@@ -232,13 +237,14 @@ def test_evaluator_noise_tool_measures_the_searchs_own_scores(supernet, tmp_path
     from scipy import stats
 
     datasets, weights = supernet
+    other_weights = _train_supernet(datasets, tmp_path / "other_supernet", path_seed=1)
     out = tmp_path / "noise"
     supernet_args = shlex.join(
         ["--evaluator", "detector", "--config-file", CONFIG, "--weights", weights, "--opts", *OPTS]
     )
     proc = _run(
         ["tools/evaluator_noise.py", "--output-dir", str(out), "--num-archs", "4", "--bootstrap", "200",
-         "--supernet-args", supernet_args],
+         "--supernet-args", supernet_args, "--other-supernet", other_weights],
         datasets,
     )  # fmt: skip
     result = json.loads((out / "evaluator_noise.json").read_text())
@@ -266,3 +272,16 @@ def test_evaluator_noise_tool_measures_the_searchs_own_scores(supernet, tmp_path
     # Two conditions: the residuals are +-(d - mean d) / 2, so their sd is that of the differences d over sqrt 2.
     d = np.subtract(a, b)
     assert result["bn_subsets"]["spread"]["reorder_sd"] == pytest.approx(np.std(d, ddof=1) / np.sqrt(2))
+
+    # The other supernet's score is exactly what a search on that supernet would get, and the figures
+    # between the two supernets are those of the raw rows.
+    assert "supernets (another path seed)  Kendall tau" in proc.stdout
+    assert result["other_supernet"] == other_weights
+    other = _evaluator(datasets, other_weights, tmp_path / "check_other", monkeypatch)
+    for r in rows:
+        assert r["other_supernet"] == other.evaluate(tuple(int(c) for c in r["arch"]))["ap"]
+    a, b = [r["bn_seed0"]["all"] for r in rows], [r["other_supernet"] for r in rows]
+    assert result["supernets"]["kendall_tau"]["value"] == pytest.approx(stats.kendalltau(a, b).statistic)
+    assert result["supernets"]["pearson_r"] == pytest.approx(stats.pearsonr(a, b).statistic)
+    d = np.subtract(a, b)
+    assert result["supernets"]["spread"]["reorder_sd"] == pytest.approx(np.std(d, ddof=1) / np.sqrt(2))
