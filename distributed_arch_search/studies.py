@@ -14,6 +14,9 @@ import logging
 import os
 import sys
 
+from maskrcnn_benchmark.nas.arch import arch_to_str, parse_arch
+from maskrcnn_benchmark.nas.search_space import get_search_space
+
 from .arch_search_config import SearchConfigError, load_search_config
 from .master import SearchMaster
 from .master_settings import evolution_config
@@ -182,6 +185,22 @@ def per_seed_aps(record, seeds):
             f"the standalone servers must run with --seeds {' '.join(map(str, seeds))}"
         )
     return [metrics[f"ap_seed{s}"] for s in seeds]
+
+
+def named_archs(names, size):
+    """Digit strings of `names` (digit strings, released names, or ``uniform`` for one architecture
+    per choice: the same choice in every block), in order, without repeats."""
+    space = get_search_space(size)
+    keys = []
+    for name in names:
+        if name == "uniform":
+            keys += [str(c) * space.num_blocks for c in range(space.num_choices)]
+        else:
+            try:
+                keys.append(arch_to_str(parse_arch(name, space)))
+            except ValueError as e:
+                raise StudyError(f"--archs {name!r}: {e}") from None
+    return list(dict.fromkeys(keys))
 
 
 def space_opts(size="300M", max_flops="300M", min_flops="", seed=0):

@@ -35,27 +35,15 @@ sys.path.insert(0, REPO)
 
 from distributed_arch_search import search_stats, studies  # noqa: E402
 from distributed_arch_search.report import write_json_atomic  # noqa: E402
-from maskrcnn_benchmark.nas.arch import arch_to_str, parse_arch  # noqa: E402
 from maskrcnn_benchmark.nas.flops import count_flops  # noqa: E402
-from maskrcnn_benchmark.nas.search_space import CHOICE_NAMES, get_search_space  # noqa: E402
+from maskrcnn_benchmark.nas.search_space import CHOICE_NAMES  # noqa: E402
 
 logger = logging.getLogger("arch_spread")
 
 
 def resolve_archs(names, size):
-    """Digit strings of `names` (``uniform`` expands to one architecture per choice), in order,
-    without repeats."""
-    space = get_search_space(size)
-    keys = []
-    for name in names:
-        if name == "uniform":
-            keys += [str(c) * space.num_blocks for c in range(space.num_choices)]
-        else:
-            try:
-                keys.append(arch_to_str(parse_arch(name, space)))
-            except ValueError as e:
-                raise studies.StudyError(f"--archs {name!r}: {e}") from None
-    keys = list(dict.fromkeys(keys))
+    """Digit strings of `names` (studies.named_archs), at least two."""
+    keys = studies.named_archs(names, size)
     if len(keys) < 2:
         raise studies.StudyError(f"--archs must name at least 2 distinct architectures, got {keys}")
     return keys

@@ -4,12 +4,15 @@ and the supernet training run's own.
 
     python tools/evaluator_noise.py --output-dir output/noise \\
         --supernet-args "--evaluator detector --config-file SEARCH_CFG --weights SUPERNET.pth" \\
-        [--num-archs 16] [--bn-seeds S0 S1] [--max-flops 300M] [--other-supernet SUPERNET2.pth]
+        [--num-archs 16] [--archs uniform ...] [--bn-seeds S0 S1] [--max-flops 300M] \\
+        [--other-supernet SUPERNET2.pth]
 
 The search ranks candidates by one number: bbox AP on the search-val split, after BN recalibration on a
 seeded subset of the training split. Both are finite samples, so part of the difference between two
 candidates belongs to the samples, not to the architectures. For ``--num-archs`` random architectures
-under the FLOPs limit, on one evaluator (the same one the search servers build from these arguments):
+under the FLOPs limit, after those ``--archs`` names (digit strings, released names, ``uniform``;
+``@FILE`` reads them from FILE, one a line), on one evaluator (the same one the search servers build
+from these arguments):
 
 1. image-sample noise: AP on the even and on the odd positions of the split's sorted image ids, with
    BN from the first seed's subset; Kendall tau between the halves (with interval), their Pearson r,
@@ -40,7 +43,7 @@ from scipy import stats
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPO)
 
-from distributed_arch_search import search_stats  # noqa: E402
+from distributed_arch_search import search_stats, studies  # noqa: E402
 from distributed_arch_search.report import write_json_atomic  # noqa: E402
 
 logger = logging.getLogger("evaluator_noise")
@@ -212,9 +215,14 @@ def run(args):
     from distributed_arch_search.arch_search_config import parse_flops
     from distributed_arch_search.runner import make_evaluator
     from distributed_arch_search.server_args import parse_server_args
-    from maskrcnn_benchmark.nas.arch import arch_to_str
+    from maskrcnn_benchmark.nas.arch import arch_to_str, parse_arch
     from maskrcnn_benchmark.nas.flops import count_flops
 
+    named = studies.named_archs(args.archs, args.space)
+    sampled = sample_archs(args.space, args.num_archs, parse_flops(args.max_flops), args.seed) if args.num_archs else []
+    archs = [*dict.fromkeys([*named, *map(arch_to_str, sampled)])]
+    if len(archs) < 3:
+        raise studies.StudyError(f"need at least 3 architectures (--archs and --num-archs), got {archs}")
     out = os.path.abspath(args.output_dir)
     os.makedirs(out, exist_ok=True)
     server_args = parse_server_args(shlex.split(args.supernet_args))
@@ -227,12 +235,12 @@ def run(args):
             argparse.Namespace(**{**vars(server_args), "weights": args.other_supernet}), os.path.join(out, "scratch2")
         )
     seeds = args.bn_seeds or [evaluator.cfg.NAS.BN_RECAL_SEED, evaluator.cfg.NAS.BN_RECAL_SEED + 1]
-    archs = sample_archs(args.space, args.num_archs, parse_flops(args.max_flops), args.seed)
     image_ids = image_sets(evaluator.test_batches.dataset)
     recal = recalibration_sets(evaluator, seeds)
     rows = []
-    for arch in tqdm(archs, desc="architectures", dynamic_ncols=True, disable=not sys.stderr.isatty()):
-        row = {"arch": arch_to_str(arch), "flops": count_flops(args.space, arch)}
+    for key in tqdm(archs, desc="architectures", dynamic_ncols=True, disable=not sys.stderr.isatty()):
+        arch = parse_arch(key, args.space)
+        row = {"arch": key, "flops": count_flops(args.space, arch)}
         for s in seeds:
             row[f"bn_seed{s}"] = path_scores(evaluator, arch, recal[s], image_ids)
         if other is not None:
@@ -295,10 +303,13 @@ def print_report(result, out):
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], fromfile_prefix_chars="@")
     p.add_argument("--output-dir", required=True)
     p.add_argument("--supernet-args", required=True, help="server arguments of the detector evaluator (one string)")
     p.add_argument("--num-archs", type=int, default=16, help="random architectures under the FLOPs limit (16)")
+    p.add_argument(
+        "--archs", nargs="*", default=[], help="architectures scored before the random ones (names, 'uniform', @FILE)"
+    )
     p.add_argument(
         "--bn-seeds", type=int, nargs="*", default=[], help="BN subset seeds (default: the config's and the next)"
     )
@@ -313,8 +324,8 @@ def parse_args(argv=None):
     p.add_argument("--bootstrap", type=int, default=2000, help="bootstrap resamples (2000)")
     p.add_argument("--log-level", default="INFO")
     args = p.parse_args(argv)
-    if args.num_archs < 3:
-        p.error("need --num-archs >= 3")
+    if args.num_archs < 0:
+        p.error(f"--num-archs must be >= 0, got {args.num_archs}")
     if args.bn_seeds and (len(args.bn_seeds) < 2 or len(set(args.bn_seeds)) != len(args.bn_seeds)):
         p.error("--bn-seeds needs at least 2 distinct seeds")
     return args
@@ -325,7 +336,11 @@ def main(argv=None):
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(name)s %(levelname)s: %(message)s")
     # Three COCO evaluations per architecture and subset; their tables would bury the report.
     logging.getLogger("maskrcnn_benchmark.data.datasets.evaluation").setLevel(logging.WARNING)
-    run(args)
+    try:
+        run(args)
+    except studies.StudyError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
     return 0
 
 

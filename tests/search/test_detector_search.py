@@ -239,19 +239,21 @@ def test_evaluator_noise_tool_measures_the_searchs_own_scores(supernet, tmp_path
     datasets, weights = supernet
     other_weights = _train_supernet(datasets, tmp_path / "other_supernet", path_seed=1)
     out = tmp_path / "noise"
+    (tmp_path / "archs.txt").write_text("3" * 20 + "\n")  # named architectures come first, whatever their FLOPs
     supernet_args = shlex.join(
         ["--evaluator", "detector", "--config-file", CONFIG, "--weights", weights, "--opts", *OPTS]
     )
     proc = _run(
-        ["tools/evaluator_noise.py", "--output-dir", str(out), "--num-archs", "4", "--bootstrap", "200",
-         "--supernet-args", supernet_args, "--other-supernet", other_weights],
+        ["tools/evaluator_noise.py", "--output-dir", str(out), "--num-archs", "3", "--bootstrap", "200",
+         "--archs", f"@{tmp_path / 'archs.txt'}", "--supernet-args", supernet_args, "--other-supernet", other_weights],
         datasets,
     )  # fmt: skip
     result = json.loads((out / "evaluator_noise.json").read_text())
     assert (out / "evaluator_noise.png").stat().st_size > 0
     assert "supernet evaluator noise on shapes_search_val: 4 architectures" in proc.stdout
     rows = result["archs"]
-    assert len({r["arch"] for r in rows}) == 4 and all(r["flops"] <= 300e6 for r in rows)
+    assert len({r["arch"] for r in rows}) == 4 and rows[0]["arch"] == "3" * 20
+    assert rows[0]["flops"] > 300e6 and all(r["flops"] <= 300e6 for r in rows[1:])
     assert result["bn_seeds"] == [0, 1] and result["image_halves"]["half_sizes"] == [6, 6]
 
     # With the config's BN subset, the whole-split AP is exactly the search's score of that path.
