@@ -228,11 +228,16 @@ def run(args):
     server_args = parse_server_args(shlex.split(args.supernet_args))
     if server_args.evaluator != "detector":
         raise SystemExit(f"--supernet-args must name --evaluator detector, got {server_args.evaluator!r}")
+    if len(server_args.weights) > 1:
+        raise studies.StudyError(
+            f"evaluator_noise measures one supernet; --supernet-args names {len(server_args.weights)} "
+            "(--other-supernet names the second)"
+        )
     evaluator = make_evaluator(server_args, os.path.join(out, "scratch"))
     other = None
     if args.other_supernet:
         other = make_evaluator(
-            argparse.Namespace(**{**vars(server_args), "weights": args.other_supernet}), os.path.join(out, "scratch2")
+            argparse.Namespace(**{**vars(server_args), "weights": [args.other_supernet]}), os.path.join(out, "scratch2")
         )
     seeds = args.bn_seeds or [evaluator.cfg.NAS.BN_RECAL_SEED, evaluator.cfg.NAS.BN_RECAL_SEED + 1]
     image_ids = image_sets(evaluator.test_batches.dataset)

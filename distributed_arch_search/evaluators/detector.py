@@ -10,10 +10,14 @@ batch), then bbox AP is measured on DATASETS.TEST[0] with pycocotools.
 Both image sets are the same for every candidate, so when they fit in `--cache-mb` of memory the
 prepared batches are kept after the first pass instead of being decoded again for every architecture.
 
+`--weights A B ...` scores each path with several supernets trained by the same recipe (other
+NAS.PATH_SEEDs) and returns their mean AP: at demo scale one supernet's ranking is mostly the noise of
+its own training run (README, "Does the search work?"), and the mean of independent runs averages it.
+
 The score is a deterministic function of the architecture (same images in the same order, exact BN
-statistics, inference in eval mode): its fingerprint hashes the weights file, the resolved config, the
+statistics, inference in eval mode): its fingerprint hashes the weights files, the resolved config, the
 annotations of both image sets, the device kind and the torch version, so with ``--score-cache`` no
-architecture is evaluated twice with the same supernet.
+architecture is evaluated twice with the same supernet(s).
 """
 
 import logging
@@ -67,8 +71,10 @@ class DetectorEvaluator(Evaluator):
         )
         parser.add_argument(
             "--weights",
-            default="",
-            help="supernet detector checkpoint (default: MODEL.WEIGHT, else the last checkpoint in OUTPUT_DIR)",
+            nargs="+",
+            default=[],
+            help="supernet detector checkpoint (default: MODEL.WEIGHT, else the last checkpoint in OUTPUT_DIR); "
+            "several: the score is their mean AP",
         )
         parser.add_argument(
             "--cache-mb",
@@ -101,15 +107,23 @@ class DetectorEvaluator(Evaluator):
         self.cfg = cfg
         self.model = build_detection_model(cfg).to(self.device)
         supernet_body(self.model)  # a clear error if the config is not a supernet
-        weights = args.weights or cfg.MODEL.WEIGHT
+        weights = _weights_list(args.weights) or [cfg.MODEL.WEIGHT] * bool(cfg.MODEL.WEIGHT)
         checkpointer = Checkpointer(self.model, save_dir=cfg.OUTPUT_DIR if not weights else "")
         if not weights and not checkpointer.has_checkpoint():
             raise ValueError(
                 "no supernet weights: give --weights, MODEL.WEIGHT, or an OUTPUT_DIR "
                 "holding the fine-tuned supernet's checkpoints"
             )
-        checkpointer.load(weights)
-        self.weights_path = weights or checkpointer.get_checkpoint_file()
+        if not weights:
+            weights = [checkpointer.get_checkpoint_file()]
+        self.weights_paths = weights
+        # One model; each supernet's tensors are kept on the CPU and loaded in turn (BN statistics
+        # are recomputed per path anyway).
+        if len(weights) == 1:
+            checkpointer.load(weights[0])
+            self.supernet_states = []
+        else:
+            self.supernet_states = [_full_supernet_state(self.model, w) for w in weights]
         limit = int(args.cache_mb * 2**20)
         self.recal_batches = _CachedBatches(make_bn_recalibration_loader(cfg), limit)
         test_loader = make_data_loader(cfg, is_train=False, is_distributed=False)[0]
@@ -131,7 +145,7 @@ class DetectorEvaluator(Evaluator):
         return fingerprint(
             "detector",
             self.cfg.dump(),
-            file_digest(self.weights_path),
+            *[file_digest(w) for w in self.weights_paths],
             dataset_digest(recal.dataset, indices),
             dataset_digest(self.test_batches.dataset),
             torch.device(self.device).type,
@@ -139,6 +153,16 @@ class DetectorEvaluator(Evaluator):
         )
 
     def evaluate(self, arch):
+        if not self.supernet_states:
+            return self._evaluate_loaded(arch)
+        per_supernet = []
+        for state in self.supernet_states:
+            self.model.load_state_dict(state)
+            per_supernet.append(self._evaluate_loaded(arch))
+        mean = {k: sum(r[k] for r in per_supernet) / len(per_supernet) for k in ("ap", "ap50", "ap75")}
+        return {**mean, **{f"ap_supernet{i}": r["ap"] for i, r in enumerate(per_supernet)}}
+
+    def _evaluate_loaded(self, arch):
         from maskrcnn_benchmark.engine.supernet import evaluate_path
 
         name = self.test_name
@@ -156,3 +180,28 @@ class DetectorEvaluator(Evaluator):
         if self.device.startswith("cuda"):
             torch.cuda.empty_cache()
         return {"ap": bbox["AP"], "ap50": bbox["AP50"], "ap75": bbox["AP75"]}
+
+
+def _full_supernet_state(model, path):
+    """`path`'s tensors for every entry of the model's state (on the CPU); a partial file would mix
+    supernets, so it is refused."""
+    from maskrcnn_benchmark.utils.checkpoint import load_file, load_state_dict_reported
+
+    checkpoint = load_file(path)
+    state = checkpoint.get("model") if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise ValueError(f"{path}: not a fine-tuned supernet detector checkpoint (no 'model' dict)")
+    report = load_state_dict_reported(model, state, path, logger)
+    if report["missing"] or report["mismatched"]:
+        bad = (report["missing"] + report["mismatched"])[:5]
+        raise ValueError(f"{path}: does not cover the supernet detector (missing or mismatched: {bad}, ...)")
+    return {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+
+
+def _weights_list(weights):
+    """--weights as a list (a programmatic caller may still pass one path as a string)."""
+    if isinstance(weights, str):
+        return [weights] if weights else []
+    if len(set(weights)) != len(weights):
+        raise ValueError(f"--weights names a supernet twice: {weights}")
+    return list(weights)

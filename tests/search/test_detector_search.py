@@ -73,6 +73,13 @@ def supernet(tmp_path_factory):
     return datasets, _train_supernet(datasets, root / "supernet", path_seed=0)
 
 
+@pytest.fixture(scope="module")
+def other_supernet(supernet, tmp_path_factory):
+    """A second supernet of the same recipe and data, trained with another path seed."""
+    datasets, _ = supernet
+    return _train_supernet(datasets, tmp_path_factory.mktemp("other_supernet"), path_seed=1)
+
+
 def _train_supernet(datasets, out, path_seed):
     _run(
         [
@@ -233,11 +240,11 @@ def test_local_search_with_real_evaluations(supernet, tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-def test_evaluator_noise_tool_measures_the_searchs_own_scores(supernet, tmp_path, monkeypatch):
+def test_evaluator_noise_tool_measures_the_searchs_own_scores(supernet, other_supernet, tmp_path, monkeypatch):
     from scipy import stats
 
     datasets, weights = supernet
-    other_weights = _train_supernet(datasets, tmp_path / "other_supernet", path_seed=1)
+    other_weights = other_supernet
     out = tmp_path / "noise"
     (tmp_path / "archs.txt").write_text("3" * 20 + "\n")  # named architectures come first, whatever their FLOPs
     supernet_args = shlex.join(
@@ -287,3 +294,39 @@ def test_evaluator_noise_tool_measures_the_searchs_own_scores(supernet, tmp_path
     assert result["supernets"]["pearson_r"] == pytest.approx(stats.pearsonr(a, b).statistic)
     d = np.subtract(a, b)
     assert result["supernets"]["spread"]["reorder_sd"] == pytest.approx(np.std(d, ddof=1) / np.sqrt(2))
+
+
+@pytest.mark.slow
+def test_several_supernets_score_their_mean_ap(supernet, other_supernet, tmp_path, monkeypatch):
+    datasets, weights = supernet
+    one = _evaluator(datasets, weights, tmp_path / "one", monkeypatch)
+    two = _evaluator(datasets, other_supernet, tmp_path / "two", monkeypatch)
+    both = _evaluator(datasets, [weights, other_supernet], tmp_path / "both", monkeypatch)
+    for arch in (RELEASED, OTHER, RELEASED):
+        a, b, mean = one.evaluate(arch), two.evaluate(arch), both.evaluate(arch)
+        assert mean["ap_supernet0"] == a["ap"] and mean["ap_supernet1"] == b["ap"]
+        for k in ("ap", "ap50", "ap75"):
+            assert mean[k] == (a[k] + b[k]) / 2
+    assert any(one.evaluate(arch)["ap"] != two.evaluate(arch)["ap"] for arch in (RELEASED, OTHER))
+    # The score cache tells the pair from either supernet alone, and a single path string still works.
+    assert both.fingerprint() not in (one.fingerprint(), two.fingerprint())
+    assert _evaluator(datasets, [weights], tmp_path / "listed", monkeypatch).fingerprint() == one.fingerprint()
+
+    # A file that covers only part of the supernet would mix two supernets' tensors: refused by name.
+    checkpoint = torch.load(weights, map_location="cpu", weights_only=True)
+    del checkpoint["model"][sorted(checkpoint["model"])[0]]
+    partial = tmp_path / "partial.pth"
+    torch.save(checkpoint, partial)
+    with pytest.raises(ValueError, match="partial.pth: does not cover"):
+        _evaluator(datasets, [weights, str(partial)], tmp_path / "partial", monkeypatch)
+    with pytest.raises(ValueError, match="twice"):
+        _evaluator(datasets, [weights, weights], tmp_path / "twice", monkeypatch)
+
+    # evaluator_noise measures one supernet at a time and says so.
+    args = ["--evaluator", "detector", "--config-file", CONFIG, "--weights", weights, other_supernet]
+    proc = subprocess.run(
+        [sys.executable, "tools/evaluator_noise.py", "--output-dir", str(tmp_path / "noise"),
+         "--supernet-args", shlex.join(args)],
+        cwd=REPO, env=_env(datasets), capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "evaluator_noise measures one supernet" in proc.stderr
