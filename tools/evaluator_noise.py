@@ -119,13 +119,15 @@ def column(rows, bn_seed, part):
     return [r[f"bn_seed{bn_seed}"][part] for r in rows]
 
 
-def agreement(a, b, n_resamples, seed):
-    """How far two score lists over the same architectures agree: Kendall tau (with interval), Pearson
-    r, and the common shift against the residual that reorders them (search_stats.shift_and_reorder)."""
+def agreement(conditions, n_resamples, seed):
+    """How far score lists over the same architectures agree: Kendall tau (with interval) and Pearson r
+    between the first two, and over all of them the common shift against the residual that reorders
+    the architectures (search_stats.shift_and_reorder)."""
+    a, b = conditions[:2]
     return {
         **search_stats.rank_correlation(a, b, n_resamples, seed=seed),
         "pearson_r": float(stats.pearsonr(a, b).statistic),
-        "spread": search_stats.shift_and_reorder([list(pair) for pair in zip(a, b)]),
+        "spread": search_stats.shift_and_reorder([list(scores) for scores in zip(*conditions)]),
     }
 
 
@@ -134,7 +136,7 @@ def analyse(rows, seeds, half_sizes, n_resamples, seed):
     whole = {s: column(rows, s, "all") for s in seeds}
     other = {}
     if "other_supernet" in rows[0]:
-        other["supernets"] = agreement(whole[seeds[0]], [r["other_supernet"] for r in rows], n_resamples, seed)
+        other["supernets"] = agreement([whole[seeds[0]], [r["other_supernet"] for r in rows]], n_resamples, seed)
     return {
         "num_archs": len(rows),
         "bn_seeds": seeds,
@@ -143,11 +145,7 @@ def analyse(rows, seeds, half_sizes, n_resamples, seed):
             "reliability": search_stats.split_half_reliability(even, odd),
             "half_sizes": half_sizes,
         },
-        "bn_subsets": {
-            **search_stats.rank_correlation(whole[seeds[0]], whole[seeds[1]], n_resamples, seed=seed),
-            "pearson_r": float(stats.pearsonr(whole[seeds[0]], whole[seeds[1]]).statistic),
-            "spread": search_stats.shift_and_reorder([[whole[s][i] for s in seeds] for i in range(len(rows))]),
-        },
+        "bn_subsets": agreement([whole[s] for s in seeds], n_resamples, seed),
         **other,
         "archs": rows,
     }
@@ -281,30 +279,24 @@ def print_report(result, out):
     )
     p = rel["predicted"]
     print(f"  reliability (Spearman-Brown)  whole split {p['2']:.3f}, 2x images {p['4']:.3f}, 4x images {p['8']:.3f}")
-    tau, spread = subsets["kendall_tau"], subsets["spread"]
     s0, s1 = result["bn_seeds"][:2]
+    _print_agreement(subsets, pct, f"BN subsets (seeds {s0} vs {s1})", "BN subsets' mean AP", " (a common shift)")
+    if "supernets" in result:
+        _print_agreement(result["supernets"], pct, "supernets (another path seed)", "supernets' mean AP", "")
+    print(f"\nwrote {out}/evaluator_noise.json and evaluator_noise.png")
+
+
+def _print_agreement(block, pct, title, means_title, shift_note):
+    tau, spread = block["kendall_tau"], block["spread"]
     print(
-        f"  BN subsets (seeds {s0} vs {s1})  Kendall tau {tau['value']:+.3f}  "
-        f"{pct}% CI [{tau['ci'][0]:+.3f}, {tau['ci'][1]:+.3f}]  Pearson r {subsets['pearson_r']:+.3f}"
+        f"  {title}  Kendall tau {tau['value']:+.3f}  "
+        f"{pct}% CI [{tau['ci'][0]:+.3f}, {tau['ci'][1]:+.3f}]  Pearson r {block['pearson_r']:+.3f}"
     )
     means = ", ".join(f"{v:.4f}" for v in spread["condition_means"])
     print(
-        f"  BN subsets' mean AP {means} (a common shift); sd that reorders architectures "
+        f"  {means_title} {means}{shift_note}; sd that reorders architectures "
         f"{spread['reorder_sd']:.4f}, over architectures {spread['arch_sd']:.4f}"
     )
-    if "supernets" in result:
-        other = result["supernets"]
-        tau, spread = other["kendall_tau"], other["spread"]
-        print(
-            f"  supernets (another path seed)  Kendall tau {tau['value']:+.3f}  "
-            f"{pct}% CI [{tau['ci'][0]:+.3f}, {tau['ci'][1]:+.3f}]  Pearson r {other['pearson_r']:+.3f}"
-        )
-        means = ", ".join(f"{v:.4f}" for v in spread["condition_means"])
-        print(
-            f"  supernets' mean AP {means}; sd that reorders architectures "
-            f"{spread['reorder_sd']:.4f}, over architectures {spread['arch_sd']:.4f}"
-        )
-    print(f"\nwrote {out}/evaluator_noise.json and evaluator_noise.png")
 
 
 def parse_args(argv=None):
