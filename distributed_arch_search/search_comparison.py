@@ -6,6 +6,10 @@ evaluator; the random arm has no mutation and no crossover, so every generation 
 and with the same EVOLUTION.SEED its generation 0 is the evolution's (one evaluation, shared through
 the score cache). Every run keeps its own search_results.json, from which everything here is
 recomputed.
+
+Search-val AP is the supernet's view. Whether the search's pick is truly better is asked by
+retraining, seed by seed: each search seed's best found and best random architecture trained
+stand-alone (`retrained`), the paired differences and a one-sided Wilcoxon signed-rank test.
 """
 
 import math
@@ -107,6 +111,77 @@ def compare(runs, top_k):
     return out
 
 
+def best_pairs(comparison):
+    """[(search seed, evolution's best architecture, random search's best)] in seed order."""
+    found, rand = (comparison[arm]["best_arch_per_seed"] for arm in ARMS)
+    return list(zip(comparison["seeds"], found, rand))
+
+
+def retrained(comparison, rows):
+    """The stand-alone AP of each seed's pair (`rows`: studies.standalone_rows of every architecture
+    of best_pairs), each pair's difference, how often the found one is higher, and the test."""
+    by_arch = {r["arch"]: r for r in rows}
+    per_seed = []
+    for i, (seed, found, rand) in enumerate(best_pairs(comparison)):
+        entry = {"seed": seed}
+        for arm, arch in zip(ARMS, (found, rand)):
+            if arch not in by_arch:
+                raise studies.StudyError(f"seed {seed}: no stand-alone result of the {arm} arm's best {arch}")
+            entry[arm] = {
+                "arch": arch,
+                "search_val_ap": comparison[arm]["best_ap"]["values"][i],
+                "retrained_ap": by_arch[arch]["standalone_ap"],
+                "retrained_ap_per_seed": by_arch[arch]["standalone_ap_per_seed"],
+            }
+        entry["difference"] = entry["evolution"]["retrained_ap"] - entry["random"]["retrained_ap"]
+        per_seed.append(entry)
+    found_aps = [p["evolution"]["retrained_ap"] for p in per_seed]
+    random_aps = [p["random"]["retrained_ap"] for p in per_seed]
+    return {
+        "retrain_seeds": sorted(int(k) for k in rows[0]["standalone_ap_per_seed"]) if rows else [],
+        "per_seed": per_seed,
+        "evolution": search_stats.mean_sd(found_aps),
+        "random": search_stats.mean_sd(random_aps),
+        "difference": search_stats.mean_sd([p["difference"] for p in per_seed]),
+        "seeds_where_found_is_higher": sum(p["difference"] > 0 for p in per_seed),
+        "seeds_with_the_same_best": sum(p["evolution"]["arch"] == p["random"]["arch"] for p in per_seed),
+        "test": search_stats.wilcoxon_greater(found_aps, random_aps),
+    }
+
+
+def plot_retrained(path, comparison, title=""):
+    """Each search seed's pair after retraining: the found and the random best joined by a line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    r = comparison["retrained"]
+    fig, ax = plt.subplots(figsize=(5.0, 4.4))
+    for p in r["per_seed"]:
+        ys = [p["random"]["retrained_ap"], p["evolution"]["retrained_ap"]]
+        color = "tab:red" if p["difference"] > 0 else "tab:gray"
+        ax.plot([0, 1], ys, "o-", color=color, alpha=0.8)
+        ax.annotate(f"seed {p['seed']}", (1.03, ys[1]), fontsize=7, va="center")
+    ax.set_xticks([0, 1])
+    ax.set_xticklabels(["best random", "best found (evolution)"])
+    ax.set_xlim(-0.3, 1.4)
+    ax.set_ylabel(f"retrained AP (mean of {len(r['retrain_seeds'])} seeds)")
+    test = r["test"]
+    p_text = (
+        "no test (every pair the same)" if test["p_value"] is None else f"Wilcoxon one-sided p = {test['p_value']:.3g}"
+    )
+    ax.set_title(
+        (title + "\n" if title else "")
+        + f"found higher in {r['seeds_where_found_is_higher']} of {len(r['per_seed'])} seeds; {p_text}",
+        fontsize=9,
+    )
+    ax.grid(alpha=0.3, axis="y")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def plot(path, comparison, title=""):
     import matplotlib
 
@@ -173,4 +248,34 @@ def format_table(c):
         f"  seeds where the evolution's best is higher: {c['seeds_where_evolution_best_is_higher']} "
         f"of {len(c['seeds'])}"
     )
+    if "retrained" in c:
+        lines += ["", *_retrained_lines(c["retrained"])]
     return "\n".join(lines)
+
+
+def _retrained_lines(r):
+    k = len(r["retrain_seeds"])
+    lines = [
+        f"each seed's best retrained stand-alone ({k} seeds each, mean AP):",
+        f"  {'seed':>4}  {'best found':<22} {'AP':>6}  {'best random':<22} {'AP':>6}  {'difference':>10}",
+    ]
+    for p in r["per_seed"]:
+        f, rand = p["evolution"], p["random"]
+        lines.append(
+            f"  {p['seed']:>4}  {f['arch']:<22} {f['retrained_ap']:>6.4f}  {rand['arch']:<22} "
+            f"{rand['retrained_ap']:>6.4f}  {p['difference']:>+10.4f}"
+        )
+    t = r["test"]
+    test = (
+        "no test: every seed's pair is one architecture"
+        if t["p_value"] is None
+        else f"Wilcoxon signed-rank W = {t['statistic']:.1f} over {t['n_nonzero']} differing pairs, one-sided p = {t['p_value']:.4g}"
+    )
+    lines += [
+        f"  mean {r['evolution']['mean']:.4f} +- {r['evolution']['sd']:.4f} (found) vs "
+        f"{r['random']['mean']:.4f} +- {r['random']['sd']:.4f} (random); difference "
+        f"{r['difference']['mean']:+.4f} +- {r['difference']['sd']:.4f}",
+        f"  found higher in {r['seeds_where_found_is_higher']} of {len(r['per_seed'])} seeds "
+        f"({r['seeds_with_the_same_best']} with the same best in both arms); {test}",
+    ]
+    return lines

@@ -1,8 +1,9 @@
 """The statistics of the search studies (tools/rank_correlation.py, tools/compare_search.py,
 tools/evaluator_noise.py, tools/arch_spread.py), on scipy.stats: rank correlation with bootstrap
 intervals, seed-to-seed against architecture-to-architecture spread, the one-way ANOVA of "do these
-architectures differ at all", split-half reliability, and the one-sided Mann-Whitney U test of
-"evolution scores higher than random"."""
+architectures differ at all", split-half reliability, the one-sided Mann-Whitney U test of
+"evolution scores higher than random" and the one-sided Wilcoxon signed-rank test of "the
+evolution's pick retrains higher than random search's, seed by seed"."""
 
 import math
 import statistics
@@ -140,6 +141,20 @@ def mann_whitney_greater(a, b):
         "alternative": "greater",
         "common_language_effect": float(result.statistic) / (len(a) * len(b)),
     }
+
+
+def wilcoxon_greater(a, b):
+    """One-sided Wilcoxon signed-rank test that paired values of `a` are larger than those of `b`.
+    Zero differences (a pair that is the same architecture) carry no sign and are dropped, as in
+    Wilcoxon's test; with none left there is no test (statistic and p None)."""
+    x, y = _paired(a, b, 1)
+    diffs = x - y
+    nonzero = int(np.count_nonzero(diffs))
+    out = {"n": len(diffs), "n_nonzero": nonzero, "alternative": "greater", "statistic": None, "p_value": None}
+    if nonzero:
+        result = stats.wilcoxon(x, y, alternative="greater", zero_method="wilcox")
+        out.update(statistic=float(result.statistic), p_value=float(result.pvalue))
+    return out
 
 
 def mean_sd(values):

@@ -12,6 +12,13 @@ Mann-Whitney U test (evolution > random) on the candidates of the last quarter o
 ``comparison.png`` (best-so-far against evaluations). ``comparison.json`` holds every figure.
 Resumable; with a shared ``--score-cache`` (default ``OUTPUT_DIR/scores``) nothing is evaluated twice.
 With ``--amqp-url`` the runs go one after another through the servers of ``--experiment``.
+
+Search-val AP is the supernet's judgement. ``--retrain-args`` (the standalone evaluator's server
+arguments, without --seeds) also trains each seed's best found and best random architecture
+stand-alone with ``--retrain-seeds`` seeds (folder ``retrain/``, architectures in parallel on the
+servers; through RabbitMQ with ``--with-retrain``: the standalone servers of EXPERIMENT-standalone,
+started with --seeds 0 1 ...) and reports the pairs, their differences and a one-sided Wilcoxon
+signed-rank test, plus ``retrained.png``.
 """
 
 import argparse
@@ -60,13 +67,41 @@ def run(args):
             )
     comparison = search_comparison.compare(runs, args.top_k)
     comparison["evaluator"] = _evaluator_name(server_args)
+    if args.retrain_args or (backend.kind == "rabbitmq" and args.with_retrain):
+        comparison["retrained"] = retrain_bests(args, out, backend, comparison)
     comparison["command"] = " ".join(shlex.quote(a) for a in sys.argv)
     write_json_atomic(os.path.join(out, "comparison.json"), comparison)
     title = f"evaluator: {comparison['evaluator']}" if comparison["evaluator"] else ""
     search_comparison.plot(os.path.join(out, "comparison.png"), comparison, title)
+    if "retrained" in comparison:
+        search_comparison.plot_retrained(os.path.join(out, "retrained.png"), comparison)
     print("\n" + search_comparison.format_table(comparison))
     print(f"\nwrote {out}/comparison.json and comparison.png; raw results in {out}/*_seed*/search_results.json")
     return comparison
+
+
+def retrain_bests(args, out, backend, comparison):
+    """Each seed's best found and best random architecture trained stand-alone (one step, every
+    architecture once); the pairs' figures."""
+    retrain_args = shlex.split(args.retrain_args)
+    if "--seeds" in retrain_args:
+        raise studies.StudyError("--retrain-args must not contain --seeds: use --retrain-seeds K")
+    seeds = list(range(args.retrain_seeds))
+    archs = list(dict.fromkeys(a for _, found, rand in search_comparison.best_pairs(comparison) for a in (found, rand)))
+    standalone = studies.run_step(
+        os.path.join(out, "retrain"),
+        [
+            *studies.space_opts(args.space, args.max_flops, args.min_flops),
+            *studies.fixed_list_opts(archs),
+            "MASTER.TASK_TIMEOUT_S",
+            str(float(args.task_timeout_s)),
+        ],
+        [*retrain_args, "--seeds", *map(str, seeds)],
+        backend,
+        f"{args.experiment}-standalone",
+        args.progress_bar,
+    )
+    return search_comparison.retrained(comparison, studies.standalone_rows(standalone, archs, seeds))
 
 
 def _evaluator_name(server_args):
@@ -91,10 +126,24 @@ def parse_args(argv=None):
     p.add_argument("--space", default="300M")
     p.add_argument("--max-flops", default="300M")
     p.add_argument("--min-flops", default="")
-    studies.add_backend_arguments(p, "compare")
+    p.add_argument(
+        "--retrain-args",
+        default="",
+        help="server arguments of the standalone evaluator (one string, without --seeds): also retrain "
+        "each seed's best found and best random architecture",
+    )
+    p.add_argument(
+        "--with-retrain",
+        action="store_true",
+        help="rabbitmq backend: retrain them on the standalone servers of EXPERIMENT-standalone",
+    )
+    p.add_argument("--retrain-seeds", type=int, default=2, help="stand-alone training seeds per architecture (2)")
+    studies.add_backend_arguments(p, "compare", task_timeout=True)
     args = p.parse_args(argv)
     if args.seeds < 2:
         p.error("--seeds must be >= 2 (a comparison over one seed has no spread)")
+    if args.retrain_seeds < 1:
+        p.error("--retrain-seeds must be >= 1")
     return args
 
 

@@ -15,6 +15,7 @@ from distributed_arch_search.search_stats import (
     seed_vs_arch_spread,
     shift_and_reorder,
     split_half_reliability,
+    wilcoxon_greater,
 )
 
 
@@ -115,6 +116,19 @@ def test_mann_whitney_against_scipy_and_by_hand():
     assert r["p_value"] == pytest.approx(7 / 20)
     with pytest.raises(ValueError, match="both samples"):
         mann_whitney_greater([], [1])
+
+
+def test_wilcoxon_against_scipy_and_by_hand():
+    a, b = [0.5, 0.4, 0.3, 0.3, 0.6], [0.2, 0.5, 0.1, 0.3, 0.1]
+    r = wilcoxon_greater(a, b)
+    # Differences +0.3 -0.1 +0.2 0 +0.5: the zero (one architecture in both arms) is dropped; ranks of
+    # |d| 3, 1, 2, 4, positive sum W = 3 + 2 + 4 = 9; exactly P(W >= 9) = 2 of the 2^4 sign patterns.
+    assert r["n"] == 5 and r["n_nonzero"] == 4 and r["statistic"] == 9
+    assert r["p_value"] == pytest.approx(2 / 16)
+    assert r["p_value"] == pytest.approx(stats.wilcoxon(a, b, alternative="greater").pvalue)
+    assert wilcoxon_greater([0.2, 0.3], [0.2, 0.3])["p_value"] is None  # nothing differs: no test
+    with pytest.raises(ValueError, match="equal lengths"):
+        wilcoxon_greater([1, 2], [1])
 
 
 def test_mean_sd():

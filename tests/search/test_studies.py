@@ -132,6 +132,163 @@ def test_compare_refuses_unequal_budgets():
         compare({"evolution": {0: run(5), 1: run(5)}, "random": {0: run(5), 1: run(4)}}, top_k=2)
 
 
+def test_retrained_pairs_each_seeds_bests():
+    from distributed_arch_search.search_comparison import format_table, retrained
+    from distributed_arch_search.studies import StudyError
+
+    comparison = {
+        "seeds": [3, 4, 5],
+        "evolution": {"best_arch_per_seed": ["a", "b", "c"], "best_ap": {"values": [0.31, 0.32, 0.33]}},
+        "random": {"best_arch_per_seed": ["x", "b", "y"], "best_ap": {"values": [0.30, 0.32, 0.34]}},
+    }
+
+    def row(arch, ap0, ap1):
+        return {"arch": arch, "standalone_ap": (ap0 + ap1) / 2, "standalone_ap_per_seed": {"0": ap0, "1": ap1}}
+
+    rows = [row("a", 0.5, 0.6), row("x", 0.4, 0.4), row("b", 0.3, 0.2), row("c", 0.2, 0.2), row("y", 0.3, 0.3)]
+    r = retrained(comparison, rows)
+    assert [p["seed"] for p in r["per_seed"]] == [3, 4, 5] and r["retrain_seeds"] == [0, 1]
+    first = r["per_seed"][0]
+    assert first["evolution"] == {
+        "arch": "a",
+        "search_val_ap": 0.31,
+        "retrained_ap": 0.55,
+        "retrained_ap_per_seed": {"0": 0.5, "1": 0.6},
+    }
+    assert [p["difference"] for p in r["per_seed"]] == pytest.approx([0.15, 0.0, -0.1])
+    assert r["seeds_where_found_is_higher"] == 1 and r["seeds_with_the_same_best"] == 1
+    assert r["difference"]["mean"] == pytest.approx(0.05 / 3)
+    found, rand = [0.55, 0.25, 0.2], [0.4, 0.25, 0.3]
+    assert r["test"]["p_value"] == pytest.approx(stats.wilcoxon(found, rand, alternative="greater").pvalue)
+    assert r["test"]["n_nonzero"] == 2
+    table = format_table(
+        {
+            **comparison,
+            "top_k": 2,
+            "evaluations_per_run": 6,
+            "evolution": {**comparison["evolution"], **_figures()},
+            "random": {**comparison["random"], **_figures()},
+            "last_quarter_test": {"u": 1.0, "n_a": 2, "n_b": 2, "p_value": 0.5},
+            "seeds_where_evolution_best_is_higher": 1,
+            "retrained": r,
+        }
+    )
+    assert "found higher in 1 of 3 seeds (1 with the same best in both arms)" in table
+    with pytest.raises(StudyError, match="no stand-alone result of the random arm's best y"):
+        retrained(comparison, rows[:4])
+
+
+def _figures():
+    return {key: {"mean": 0.3, "sd": 0.01} for key in ("best_ap", "top_k_mean_ap", "last_generation_median_ap")}
+
+
+_RETRAIN = [
+    "--evaluator",
+    "standalone",
+    "--config-file",
+    RETRAIN_CONFIG,
+    "--opts",
+    *SMALL,
+    *TRAIN,
+    "SOLVER.MAX_ITER",
+    "30",
+    "SOLVER.STEPS",
+    "(25,)",
+]
+
+
+def _retrain_args(out, cache):
+    return [
+        "tools/compare_search.py",
+        "--output-dir",
+        str(out),
+        "--score-cache",
+        cache,
+        "--retrain-seeds",
+        "2",
+        *COMPARE,
+    ]
+
+
+@pytest.fixture(scope="module")
+def retrain_setup(tmp_path_factory):
+    """A synthetic-evaluator comparison whose per-seed bests are retrained for real (tiny), locally;
+    the broker test reuses its score cache."""
+    root = tmp_path_factory.mktemp("retrain")
+    datasets = str(root / "datasets")
+    make_shapes_dataset(os.path.join(datasets, "shapes"), num_train=16, num_minival=4, num_search_val=2, image_size=64)
+    out, cache = root / "local", str(root / "scores")
+    args = [
+        *_retrain_args(out, cache),
+        "--workers",
+        "2",
+        "--server-args",
+        "--evaluator synthetic",
+        "--retrain-args",
+        shlex.join(_RETRAIN),
+    ]
+    return datasets, cache, out, run_tool(args, datasets)
+
+
+def _check_retrained(out):
+    c = json.loads((out / "comparison.json").read_text())
+    retrain = read_results(out / "retrain")
+    by_arch = {r["arch"]: r for r in retrain["results"]}
+    pairs = [
+        [read_results(out / f"{arm}_seed{seed}")["best"]["arch"] for arm in ("evolution", "random")] for seed in (0, 1)
+    ]
+    assert sorted(by_arch) == sorted({a for pair in pairs for a in pair})  # each architecture trained once
+    r = c["retrained"]
+    for p, pair in zip(r["per_seed"], pairs):
+        for arm, arch in zip(("evolution", "random"), pair):
+            metrics = by_arch[arch]["metrics"]
+            assert p[arm]["arch"] == arch
+            assert p[arm]["retrained_ap_per_seed"] == {"0": metrics["ap_seed0"], "1": metrics["ap_seed1"]}
+            assert p[arm]["retrained_ap"] == pytest.approx((metrics["ap_seed0"] + metrics["ap_seed1"]) / 2)
+    found = [p["evolution"]["retrained_ap"] for p in r["per_seed"]]
+    rand = [p["random"]["retrained_ap"] for p in r["per_seed"]]
+    if found != rand:
+        assert r["test"]["p_value"] == pytest.approx(stats.wilcoxon(found, rand, alternative="greater").pvalue)
+    else:
+        assert r["test"]["p_value"] is None
+    assert (out / "retrained.png").stat().st_size > 10_000
+    return c
+
+
+@pytest.mark.slow
+def test_compare_search_retrains_each_seeds_bests_locally(retrain_setup):
+    datasets, cache, out, stdout = retrain_setup
+    assert "each seed's best retrained stand-alone (2 seeds each, mean AP)" in stdout
+    _check_retrained(out)
+    trainings = [e for e in read_evaluation_logs(str(out / "retrain")) if e["event"] == "finish"]
+    assert trainings and all(e["status"] == "ok" for e in trainings)
+
+
+@pytest.mark.rabbitmq
+@pytest.mark.slow
+def test_compare_search_retrains_through_the_broker_from_the_cache(
+    retrain_setup, tmp_path, amqp_url, experiment, servers, monkeypatch
+):
+    from distributed_arch_search.transport.amqp import delete_topology
+
+    datasets, cache, local, _ = retrain_setup
+    before = len(ScoreCache(cache))
+    out = tmp_path / "compare"
+    monkeypatch.setenv("DETNAS_DATASETS", datasets)  # the servers' environment
+    standalone = f"{experiment}-standalone"
+    try:
+        servers.start(experiment, tmp_path / "servers", "--score-cache", cache)
+        servers.start(standalone, tmp_path / "servers", "--score-cache", cache, *_RETRAIN, "--seeds", "0", "1")
+        args = [*_retrain_args(out, cache), "--amqp-url", amqp_url, "--experiment", experiment, "--with-retrain"]
+        run_tool(args, datasets)
+    finally:
+        servers.stop_all()
+        delete_topology(amqp_url, standalone)
+    c = _check_retrained(out)
+    assert c["retrained"] == json.loads((local / "comparison.json").read_text())["retrained"]
+    assert len(ScoreCache(cache)) == before  # searches and trainings all from the cache
+
+
 # ------------------------------------------------------------------------ stand-alone per-seed cache
 class _NoTraining(StandaloneEvaluator):
     trained = []
