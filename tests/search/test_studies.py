@@ -182,19 +182,15 @@ def _figures():
     return {key: {"mean": 0.3, "sd": 0.01} for key in ("best_ap", "top_k_mean_ap", "last_generation_median_ap")}
 
 
-_RETRAIN = [
-    "--evaluator",
-    "standalone",
-    "--config-file",
-    RETRAIN_CONFIG,
-    "--opts",
-    *SMALL,
-    *TRAIN,
-    "SOLVER.MAX_ITER",
-    "30",
-    "SOLVER.STEPS",
-    "(25,)",
-]
+def _tiny_standalone(max_iter, step):
+    """The standalone evaluator's arguments for a tiny training of `max_iter` iterations."""
+    return [
+        *("--evaluator", "standalone", "--config-file", RETRAIN_CONFIG, "--opts", *SMALL, *TRAIN),
+        *("SOLVER.MAX_ITER", str(max_iter), "SOLVER.STEPS", f"({step},)"),
+    ]
+
+
+_RETRAIN = _tiny_standalone(30, 25)
 
 
 def _retrain_args(out, cache):
@@ -381,23 +377,7 @@ def ranking_setup(tmp_path_factory):
 
 def _rank_args(out, datasets, weights, cache):
     supernet = ["--evaluator", "detector", "--config-file", SEARCH_CONFIG, "--weights", weights, "--opts", *SMALL]
-    standalone = [
-        "--evaluator",
-        "standalone",
-        "--config-file",
-        RETRAIN_CONFIG,
-        "--opts",
-        *SMALL,
-        *TRAIN,
-        "SOLVER.MAX_ITER",
-        "80",
-        "SOLVER.STEPS",
-        "(70,)",
-        "SOLVER.IMS_PER_BATCH",
-        "8",
-        "SOLVER.BASE_LR",
-        "0.04",
-    ]
+    standalone = [*_tiny_standalone(80, 70), "SOLVER.IMS_PER_BATCH", "8", "SOLVER.BASE_LR", "0.04"]
     return (
         [
             "tools/rank_correlation.py",
