@@ -12,6 +12,7 @@ costs lookups only.
 import json
 import logging
 import os
+import shlex
 import sys
 
 from maskrcnn_benchmark.nas.arch import arch_to_str, parse_arch
@@ -185,6 +186,15 @@ def per_seed_aps(record, seeds):
             f"the standalone servers must run with --seeds {' '.join(map(str, seeds))}"
         )
     return [metrics[f"ap_seed{s}"] for s in seeds]
+
+
+def standalone_args(text, option="--standalone-args", seeds_hint="the tool's --seeds K"):
+    """The standalone evaluator's server arguments given as one string in `option`; the study adds
+    --seeds itself, so one given there is refused."""
+    args = shlex.split(text)
+    if "--seeds" in args:
+        raise StudyError(f"{option} must not contain --seeds: use {seeds_hint}")
+    return args
 
 
 def named_archs(names, size):

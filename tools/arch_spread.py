@@ -127,9 +127,7 @@ def run(args):
     seeds = list(range(args.seeds))
     archs = resolve_archs(args.archs, args.space)
     backend = studies.backend_from_args(args, out)
-    standalone_args = shlex.split(args.standalone_args)
-    if "--seeds" in standalone_args:
-        raise studies.StudyError("--standalone-args must not contain --seeds: use the tool's --seeds K")
+    standalone_args = studies.standalone_args(args.standalone_args)
     if backend.kind == "local" and not standalone_args:
         raise studies.StudyError("the local backend needs --standalone-args")
     # The architectures are chosen, not searched: the FLOPs window just has to hold them all.

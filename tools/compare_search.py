@@ -74,7 +74,7 @@ def run(args):
     title = f"evaluator: {comparison['evaluator']}" if comparison["evaluator"] else ""
     search_comparison.plot(os.path.join(out, "comparison.png"), comparison, title)
     if "retrained" in comparison:
-        search_comparison.plot_retrained(os.path.join(out, "retrained.png"), comparison)
+        search_comparison.plot_retrained(os.path.join(out, "retrained.png"), comparison, title)
     print("\n" + search_comparison.format_table(comparison))
     print(f"\nwrote {out}/comparison.json and comparison.png; raw results in {out}/*_seed*/search_results.json")
     return comparison
@@ -83,9 +83,7 @@ def run(args):
 def retrain_bests(args, out, backend, comparison):
     """Each seed's best found and best random architecture trained stand-alone (one step, every
     architecture once); the pairs' figures."""
-    retrain_args = shlex.split(args.retrain_args)
-    if "--seeds" in retrain_args:
-        raise studies.StudyError("--retrain-args must not contain --seeds: use --retrain-seeds K")
+    retrain_args = studies.standalone_args(args.retrain_args, "--retrain-args", "--retrain-seeds K")
     seeds = list(range(args.retrain_seeds))
     archs = list(dict.fromkeys(a for _, found, rand in search_comparison.best_pairs(comparison) for a in (found, rand)))
     standalone = studies.run_step(

@@ -119,9 +119,7 @@ def run(args):
     backend = studies.backend_from_args(args, out)
     space = studies.space_opts(args.space, args.max_flops, args.min_flops, args.seed)
     supernet_args = shlex.split(args.supernet_args)
-    standalone_args = shlex.split(args.standalone_args)
-    if "--seeds" in standalone_args:
-        raise studies.StudyError("--standalone-args must not contain --seeds: use the tool's --seeds K")
+    standalone_args = studies.standalone_args(args.standalone_args)
     if backend.kind == "local" and not (supernet_args and standalone_args):
         raise studies.StudyError("the local backend needs --supernet-args and --standalone-args")
     standalone_args += ["--seeds", *map(str, seeds)]
