@@ -4,7 +4,8 @@ tools/compare_search.py).
 
 A step whose folder holds a finished ``search_results.json`` of the same settings is not run again; a
 step cut off is resumed from its checkpoint; a finished step of other settings is an error (a study
-folder is never silently mixed). With a shared ``--score-cache`` no architecture is evaluated twice by
+folder is never silently mixed), except a stand-alone step trained with fewer seeds: it is moved aside
+and run again, training only the missing seeds when the score cache is shared. With a shared ``--score-cache`` no architecture is evaluated twice by
 equal evaluators across steps: the random arm's generation 0 is the evolution's, a repeated study
 costs lookups only.
 """
@@ -132,6 +133,39 @@ def run_step(folder, search_opts, server_args, backend, experiment="", progress_
             f"({summary['num_evaluated']} evaluated, {summary['num_failed']} failed)"
         )
     return summary
+
+
+def run_standalone_step(folder, search_opts, standalone_args, seeds, backend, experiment, progress_bar="auto"):
+    """run_step for stand-alone trainings with `seeds`. A finished step that lacks some of them (the
+    study ran before with other --seeds) is moved aside to `<folder>.seeds-<its seeds>` and run again:
+    with the same --score-cache only the missing (architecture, seed) pairs are trained."""
+    done = read_results(folder)
+    if done is not None and done.get("finished"):
+        trained = _trained_seeds(done)
+        if not set(seeds) <= trained:
+            aside = _unused_name(f"{folder}.seeds-{'-'.join(map(str, sorted(trained))) or 'none'}")
+            os.replace(folder, aside)
+            logger.warning("%s was trained with seeds %s, not %s: moved to %s", folder, sorted(trained), seeds, aside)
+    return run_step(
+        folder, search_opts, [*standalone_args, "--seeds", *map(str, seeds)], backend, experiment, progress_bar
+    )
+
+
+def _trained_seeds(summary):
+    """The seeds every successful stand-alone result of `summary` has an AP for."""
+    per_result = [
+        {int(k[len("ap_seed") :]) for k in r["metrics"] if k.startswith("ap_seed") and k[len("ap_seed") :].isdigit()}
+        for r in ok_results(summary)
+    ]
+    return set.intersection(*per_result) if per_result else set()
+
+
+def _unused_name(path):
+    candidate, n = path, 1
+    while os.path.exists(candidate):
+        n += 1
+        candidate = f"{path}.{n}"
+    return candidate
 
 
 def read_results(folder):

@@ -143,10 +143,11 @@ def run(args):
             f"{args.experiment}-supernet",
             args.progress_bar,
         )
-    standalone = studies.run_step(
+    standalone = studies.run_standalone_step(
         os.path.join(out, "standalone"),
         [*space, *studies.fixed_list_opts(archs), "MASTER.TASK_TIMEOUT_S", str(float(args.task_timeout_s))],
-        [*standalone_args, "--seeds", *map(str, seeds)],
+        standalone_args,
+        seeds,
         backend,
         f"{args.experiment}-standalone",
         args.progress_bar,

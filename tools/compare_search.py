@@ -86,7 +86,7 @@ def retrain_bests(args, out, backend, comparison):
     retrain_args = studies.standalone_args(args.retrain_args, "--retrain-args", "--retrain-seeds K")
     seeds = list(range(args.retrain_seeds))
     archs = list(dict.fromkeys(a for _, found, rand in search_comparison.best_pairs(comparison) for a in (found, rand)))
-    standalone = studies.run_step(
+    standalone = studies.run_standalone_step(
         os.path.join(out, "retrain"),
         [
             *studies.space_opts(args.space, args.max_flops, args.min_flops),
@@ -94,7 +94,8 @@ def retrain_bests(args, out, backend, comparison):
             "MASTER.TASK_TIMEOUT_S",
             str(float(args.task_timeout_s)),
         ],
-        [*retrain_args, "--seeds", *map(str, seeds)],
+        retrain_args,
+        seeds,
         backend,
         f"{args.experiment}-standalone",
         args.progress_bar,

@@ -122,7 +122,6 @@ def run(args):
     standalone_args = studies.standalone_args(args.standalone_args)
     if backend.kind == "local" and not (supernet_args and standalone_args):
         raise studies.StudyError("the local backend needs --supernet-args and --standalone-args")
-    standalone_args += ["--seeds", *map(str, seeds)]
 
     sampled_run = studies.run_step(
         os.path.join(out, "supernet_scores"),
@@ -137,7 +136,7 @@ def run(args):
     logger.info(
         "chose %d of %d architectures, supernet AP %.4f .. %.4f", len(chosen), len(sampled), chosen[0][1], chosen[-1][1]
     )
-    standalone = studies.run_step(
+    standalone = studies.run_standalone_step(
         os.path.join(out, "standalone"),
         [
             *space,
@@ -146,6 +145,7 @@ def run(args):
             str(float(args.task_timeout_s)),
         ],
         standalone_args,
+        seeds,
         backend,
         f"{args.experiment}-standalone",
         args.progress_bar,

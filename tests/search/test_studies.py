@@ -6,6 +6,7 @@ import argparse
 import json
 import os
 import shlex
+import shutil
 import statistics
 
 import pytest
@@ -283,6 +284,33 @@ def test_compare_search_retrains_through_the_broker_from_the_cache(
     c = _check_retrained(out)
     assert c["retrained"] == json.loads((local / "comparison.json").read_text())["retrained"]
     assert len(ScoreCache(cache)) == before  # searches and trainings all from the cache
+
+
+@pytest.mark.slow
+def test_compare_search_retrains_one_more_seed_only(retrain_setup, tmp_path):
+    """The study run again with --retrain-seeds 3 on its finished folder: the 2-seed retraining is
+    moved aside and only seed 2 is trained (seeds 0 and 1 from the score cache, their times too)."""
+    datasets, cache, local, _ = retrain_setup
+    out = tmp_path / "more"
+    shutil.copytree(local, out)
+    before = {r["arch"]: r["metrics"] for r in read_results(out / "retrain")["results"]}
+    args = _retrain_args(out, cache)
+    args[args.index("--retrain-seeds") + 1] = "3"
+    run_tool(
+        [*args, "--workers", "2", "--server-args", "--evaluator synthetic", "--retrain-args", shlex.join(_RETRAIN)],
+        datasets,
+    )
+    assert read_results(out / "retrain.seeds-0-1")["results"] == read_results(local / "retrain")["results"]
+    after = {r["arch"]: r["metrics"] for r in read_results(out / "retrain")["results"]}
+    assert sorted(after) == sorted(before)
+    for arch, m in after.items():
+        for k in ("ap_seed0", "ap_seed1", "seconds_seed0", "seconds_seed1"):
+            assert m[k] == before[arch][k]
+        assert m["ap"] == pytest.approx(statistics.fmean([m["ap_seed0"], m["ap_seed1"], m["ap_seed2"]]))
+    per_seed = json.loads((out / "comparison.json").read_text())["retrained"]["per_seed"]
+    assert all(
+        sorted(p[arm]["retrained_ap_per_seed"]) == ["0", "1", "2"] for p in per_seed for arm in ("evolution", "random")
+    )
 
 
 # ------------------------------------------------------------------------ stand-alone per-seed cache
