@@ -5,9 +5,9 @@ tools/compare_search.py).
 A step whose folder holds a finished ``search_results.json`` of the same settings is not run again; a
 step cut off is resumed from its checkpoint; a finished step of other settings is an error (a study
 folder is never silently mixed), except a stand-alone step trained with fewer seeds: it is moved aside
-and run again, training only the missing seeds when the score cache is shared. With a shared ``--score-cache`` no architecture is evaluated twice by
-equal evaluators across steps: the random arm's generation 0 is the evolution's, a repeated study
-costs lookups only.
+and run again, training only the missing seeds when the score cache is shared. With a shared
+``--score-cache`` no architecture is evaluated twice by equal evaluators across steps: the random
+arm's generation 0 is the evolution's, a repeated study costs lookups only.
 """
 
 import json
