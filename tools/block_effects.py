@@ -35,11 +35,9 @@ SHORT = {"shufflenet_3x3": "3x3", "shufflenet_5x5": "5x5", "shufflenet_7x7": "7x
 
 
 def stage_bounds(space):
-    bounds, start = [], 0
-    for n in space.blocks_per_stage:
-        bounds.append((start, start + n))
-        start += n
-    return bounds
+    """[(first block, end)] of each stage, from the space's stage ends."""
+    ends = [e + 1 for e in space.stage_ends]
+    return list(zip([0, *ends[:-1]], ends))
 
 
 def choice_counts(arch, bounds):
